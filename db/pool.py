@@ -1,0 +1,72 @@
+"""asyncpg pools: one for writes, one for reads (the replica when configured)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import orjson
+
+from db.errors import DatabaseUnavailable, translate
+
+
+def _jsonb_encode(value: object) -> bytes:
+    return b"\x01" + (value.encode() if isinstance(value, str) else orjson.dumps(value))
+
+
+def _jsonb_decode(data: bytes) -> object:
+    return orjson.loads(data[1:])
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    """Binary jsonb codec (so COPY can encode it) using orjson; json as text."""
+    await conn.set_type_codec(
+        "jsonb", encoder=_jsonb_encode, decoder=_jsonb_decode, schema="pg_catalog", format="binary"
+    )
+    await conn.set_type_codec(
+        "json", encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads, schema="pg_catalog"
+    )
+
+
+async def create_pool(
+    dsn: str, *, max_size: int, statement_timeout: float, min_size: int = 1
+) -> asyncpg.Pool:
+    """Open a pool with UTC sessions, JSON codecs and a statement timeout (seconds)."""
+    try:
+        pool = await asyncpg.create_pool(
+            dsn,
+            min_size=min(min_size, max_size),
+            max_size=max_size,
+            init=_init_connection,
+            timeout=5.0,
+            command_timeout=max(statement_timeout + 5.0, 10.0),
+            server_settings={
+                "timezone": "UTC",
+                "statement_timeout": str(int(statement_timeout * 1000)),
+                "application_name": "footfall",
+            },
+        )
+    except Exception as exc:
+        mapped = translate(exc)
+        if isinstance(mapped, DatabaseUnavailable):
+            raise mapped from exc
+        raise
+    assert pool is not None
+    return pool
+
+
+@dataclass
+class Pools:
+    """The write pool and the read pool (same object when no replica is configured)."""
+
+    write: asyncpg.Pool
+    read: asyncpg.Pool
+
+    async def close(self) -> None:
+        if self.read is not self.write:
+            await self.read.close()
+        await self.write.close()
+
+    def stats(self) -> dict[str, Any]:
+        return {"size": self.write.get_size(), "idle": self.write.get_idle_size()}

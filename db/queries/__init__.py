@@ -1,0 +1,1 @@
+"""SQL per domain: websites, sessions, salts, stats, funnels, privacy."""

@@ -1,0 +1,138 @@
+"""The app factory: routes, middleware and a lifespan that owns every connection.
+
+``create_app(settings)`` is used by ``footfall serve`` and by the tests, each with its
+own settings. Start-up order: embedded PostgreSQL (only without ``DATABASE_URL``) →
+pools → migrations → TimescaleDB policies → writer → Redis (optional) → background
+jobs. Shutdown runs the reverse and drains the writer first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+
+from db import timescale
+from db.embedded import EmbeddedPostgres
+from db.migrate import migrate
+from db.pool import Pools, create_pool
+from db.queries.retention import delete_older_than
+from db.writer import BatchWriter
+from graph.graphql_app import FootfallGraphQL
+from graph.health import health, ready
+from graph.rest.tracking import track_batch, track_event
+from graph.schema import schema
+from graph.settings import Settings
+from resolvers import counters
+from resolvers.enrich import GeoLocator
+from resolvers.runtime import Runtime
+
+log = logging.getLogger("footfall")
+RETENTION_EVERY = 3600.0  # seconds between retention runs on the plain path
+
+
+def _both(path: str, endpoint: Any, methods: list[str]) -> list[BaseRoute]:
+    """The route with and without a trailing slash (no redirects)."""
+    base = path.rstrip("/")
+    return [Route(base, endpoint, methods=methods), Route(base + "/", endpoint, methods=methods)]
+
+
+async def _metrics(request: Request) -> Response:
+    rt: Runtime = request.app.state.runtime
+    counters.INGEST_QUEUE_DEPTH.set(rt.writer.queue_depth)
+    stats = rt.pools.stats()
+    counters.DB_POOL_SIZE.labels("total").set(stats["size"])
+    counters.DB_POOL_SIZE.labels("idle").set(stats["idle"])
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _retention_loop(rt: Runtime) -> None:
+    while True:
+        try:
+            n = await delete_older_than(rt.pools.write, rt.retention_days)
+            if n:
+                log.info("retention deleted %d events older than %d days", n, rt.retention_days)
+        except Exception:
+            log.exception("retention run failed")
+        await asyncio.sleep(RETENTION_EVERY)
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    embedded: EmbeddedPostgres | None = None
+    dsn = settings.database_url
+    if dsn is None:
+        embedded = EmbeddedPostgres(settings.data_dir)
+        dsn = await asyncio.to_thread(embedded.start)
+        app.state.database_url = dsn
+    tasks: list[asyncio.Task[None]] = []
+    write_pool = await create_pool(
+        dsn, max_size=settings.max_db_connections, statement_timeout=settings.statement_timeout
+    )
+    read_pool = write_pool
+    if settings.database_read_url:
+        read_pool = await create_pool(
+            settings.database_read_url,
+            max_size=settings.max_db_connections,
+            statement_timeout=settings.statement_timeout,
+        )
+    pools = Pools(write_pool, read_pool)
+    async with write_pool.acquire() as conn:
+        use_ts = await timescale.use_timescale(conn, settings.timescale)
+        if settings.run_migrations:
+            await migrate(conn, timescale=use_ts)
+        if use_ts:
+            await timescale.apply_retention_policy(conn, settings.retention_days)
+    writer = BatchWriter(
+        write_pool, batch_size=settings.batch_size, batch_timeout=settings.batch_timeout
+    )
+    writer.start()
+    geo = GeoLocator(settings.geoip_db)
+    rt = Runtime(pools, writer, geo, settings.trusted_proxies, settings.retention_days, use_ts)
+    app.state.runtime = rt
+    app.state.draining = False
+    for hook in app.state.startup_hooks:
+        await hook(app, rt)
+    if settings.background_jobs and not use_ts:
+        tasks.append(asyncio.create_task(_retention_loop(rt)))
+    try:
+        yield
+    finally:
+        app.state.draining = True
+        for task in tasks:
+            task.cancel()
+        await writer.close()
+        for hook in app.state.shutdown_hooks:
+            with contextlib.suppress(Exception):
+                await hook(app, rt)
+        geo.close()
+        await pools.close()
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+
+
+def create_app(settings: Settings) -> Starlette:
+    gql = FootfallGraphQL(schema, settings, graphql_ide="graphiql")
+    routes: list[BaseRoute] = [
+        Route("/health", health, methods=["GET"]),
+        Route("/ready", ready, methods=["GET"]),
+        Route("/metrics", _metrics, methods=["GET"]),
+        *_both("/api/v1/analytics/event", track_event, ["POST"]),
+        *_both("/api/v1/analytics/event/batch", track_batch, ["POST"]),
+        Route("/graphql", gql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", gql),
+    ]
+    app = Starlette(routes=routes, lifespan=_lifespan)
+    app.state.settings = settings
+    app.state.startup_hooks = []
+    app.state.shutdown_hooks = []
+    return app

@@ -1,0 +1,94 @@
+"""Callers from HTTP headers: JWT bearer tokens (HS256 with ``JWT_SECRET``) and the
+Seentics compatibility key (``X-API-Key`` equal to ``GLOBAL_API_KEY``).
+
+Claims: ``sub``, ``websites`` (list of ids or ``"*"``), ``scope`` (read|write|admin),
+``exp``, ``iat``. Clock skew of 30 s is tolerated. A bad or expired token is an error
+(401), not a silent downgrade to anonymous.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import jwt
+
+from graph.settings import Settings
+from resolvers.access import Principal
+
+LEEWAY_SECONDS = 30
+_TTL = re.compile(r"^(\d+)\s*([smhdw]?)$")
+_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class AuthError(Exception):
+    """The credentials are present but invalid (answer 401)."""
+
+
+def parse_ttl(text: str) -> int:
+    """``30d``, ``12h``, ``90m`` or seconds → seconds."""
+    m = _TTL.match(text.strip())
+    if not m or int(m.group(1)) <= 0:
+        raise ValueError(f"--ttl: expected e.g. 30d, 12h, 90m; got {text!r}")
+    return int(m.group(1)) * _UNIT[m.group(2)]
+
+
+def jwt_key(settings: Settings) -> str:
+    """The signing key; in development a fixed local key when ``JWT_SECRET`` is unset."""
+    return settings.jwt_secret.reveal() or "footfall-development-only-secret-key-do-not-use"
+
+
+def create_token(
+    settings: Settings, *, subject: str, websites: list[str] | str, scope: str, ttl_seconds: int
+) -> str:
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": subject, "websites": websites, "scope": scope, "iat": now, "exp": now + ttl_seconds,
+    }  # fmt: skip
+    return jwt.encode(claims, jwt_key(settings), algorithm="HS256")
+
+
+def decode_token(settings: Settings, token: str) -> Principal:
+    try:
+        claims = jwt.decode(
+            token,
+            jwt_key(settings),
+            algorithms=["HS256"],
+            leeway=LEEWAY_SECONDS,
+            options={"require": ["exp", "sub", "scope", "websites"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise AuthError("token expired") from None
+    except jwt.PyJWTError as exc:
+        raise AuthError(f"invalid token: {exc}") from None
+    scope = claims.get("scope")
+    if scope not in ("read", "write", "admin"):
+        raise AuthError("invalid token: scope must be read, write or admin")
+    sites = claims.get("websites")
+    if sites == "*":
+        websites = None
+    elif isinstance(sites, list) and all(isinstance(s, str) for s in sites):
+        websites = frozenset(sites)
+    else:
+        raise AuthError("invalid token: websites must be a list of ids or '*'")
+    return Principal(str(claims["sub"]), scope, websites)
+
+
+def principal_from_headers(settings: Settings, headers: Mapping[str, str]) -> Principal:
+    """The caller of a request (anonymous without credentials); ``AuthError`` if invalid."""
+    api_key = headers.get("x-api-key")
+    if api_key:
+        expected = settings.global_api_key.reveal()
+        if expected and hmac.compare_digest(api_key.encode(), expected.encode()):
+            return Principal.superuser()
+        raise AuthError("Invalid API key")
+    auth = headers.get("authorization", "")
+    if auth:
+        kind, _, token = auth.partition(" ")
+        if kind.lower() != "bearer" or not token.strip():
+            raise AuthError("Authorization must be 'Bearer <token>'")
+        return decode_token(settings, token.strip())
+    return Principal.anonymous()

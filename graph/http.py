@@ -1,0 +1,49 @@
+"""Small HTTP helpers shared by the REST routes: bounded bodies, JSON, errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+
+MAX_TRACKING_BODY = 1_048_576  # bytes (1 MiB)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class JSONResponse(Response):
+    """orjson-encoded JSON (``application/json; charset=utf-8``)."""
+
+    media_type = "application/json; charset=utf-8"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+
+def error(status: int, message: str, **extra: Any) -> JSONResponse:
+    """The old service's error shape ``{"error": …}`` (plus optional detail keys)."""
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+async def read_body(request: Request, limit: int = MAX_TRACKING_BODY) -> bytes:
+    """The request body, refusing more than ``limit`` bytes without reading it all."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def peer_ip(request: Request | WebSocket) -> str | None:
+    return request.client.host if request.client else None

@@ -1,0 +1,1 @@
+"""REST routes: the Seentics-compatible API (thin adapters over resolvers/)."""

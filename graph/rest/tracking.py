@@ -1,0 +1,100 @@
+"""``POST /api/v1/analytics/event`` and ``/event/batch`` — the Seentics tracker's doors.
+
+Answers use the old JSON shapes, but a 201 means committed: ``event_id`` is the real id
+and ``events_count`` the number of events stored. Any invalid event refuses the whole
+request (400 naming ``events[i].field``) and nothing from it is stored. Beacons often
+send ``text/plain``; the body is parsed as JSON whatever the content type.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from graph.http import BodyTooLarge, JSONResponse, error, peer_ip, read_body
+from resolvers.errors import NotFound, ServiceUnavailable, UserError
+from resolvers.runtime import Runtime
+from resolvers.tracking import TrackRequest, track
+
+
+async def _json_body(request: Request, what: str) -> Any | Response:
+    try:
+        body = await read_body(request)
+    except BodyTooLarge:
+        return error(413, "Request body larger than 1 MiB")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        return error(400, f"Invalid {what} data", details=f"malformed JSON: {exc}")
+
+
+def _failure(exc: Exception) -> Response:
+    if isinstance(exc, NotFound):
+        return error(404, exc.message, field=exc.field_path)
+    if isinstance(exc, UserError):
+        return error(400, exc.message, field=exc.field_path, code=exc.code)
+    if isinstance(exc, ServiceUnavailable):
+        return error(503, "Database unavailable, retry later", retry_after=1)
+    raise exc
+
+
+async def _run(request: Request, site_id: str, events: list[Any]) -> Any:
+    rt: Runtime = request.app.state.runtime
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    return await track(
+        rt, TrackRequest(site_id, events, "public", peer_ip(request), headers, door="rest")
+    )
+
+
+async def track_event(request: Request) -> Response:
+    payload = await _json_body(request, "event")
+    if isinstance(payload, Response):
+        return payload
+    if not isinstance(payload, dict):
+        return error(400, "Invalid event data", details="the body must be a JSON object")
+    site_id = payload.get("website_id")
+    if not isinstance(site_id, str) or not site_id.strip():
+        return error(400, "Missing required fields: website_id", field="website_id")
+    try:
+        result = await _run(request, site_id.strip(), [payload])
+    except (UserError, ServiceUnavailable) as exc:
+        resp = _failure(exc)
+        if resp.status_code == 503:
+            resp.headers["Retry-After"] = "1"
+        return resp
+    if result.event_ids[0] is None:
+        body = {"status": "ignored", "event_id": None, "visitor_id": None, "session_id": None}
+        return JSONResponse(body, status_code=202)
+    return JSONResponse(
+        {"status": "accepted", "event_id": result.event_ids[0],
+         "visitor_id": result.visitor_ids[0], "session_id": result.session_ids[0]},
+        status_code=201,
+    )  # fmt: skip
+
+
+async def track_batch(request: Request) -> Response:
+    payload = await _json_body(request, "batch event")
+    if isinstance(payload, Response):
+        return payload
+    if not isinstance(payload, dict):
+        return error(400, "Invalid batch event data", details="the body must be a JSON object")
+    site_id, events = payload.get("siteId"), payload.get("events")
+    if events is not None and not isinstance(events, list):
+        return error(400, "Invalid batch event data", details="events must be an array")
+    if not isinstance(site_id, str) or not site_id.strip() or not events:
+        return error(400, "Missing required fields: siteId and events")
+    try:
+        result = await _run(request, site_id.strip(), events)
+    except (UserError, ServiceUnavailable) as exc:
+        resp = _failure(exc)
+        if resp.status_code == 503:
+            resp.headers["Retry-After"] = "1"
+        return resp
+    return JSONResponse(
+        {"status": "accepted", "events_count": result.stored, "processed_at": int(time.time())},
+        status_code=201,
+    )

@@ -1,0 +1,51 @@
+"""The GraphQL schema: root types merged from the domain modules, plus extensions.
+
+``schema.graphql`` at the repository root is ``str(schema)``; a test fails when the two
+drift (re-export with ``footfall schema > schema.graphql``).
+"""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.tools import merge_types
+
+from graph.types.tracking import TrackingMutations
+from graph.types.website import Website, WebsiteMutations, resolve_website, resolve_websites
+
+MAX_DEPTH = 12
+MAX_ALIASES = 50
+MAX_TOKENS = 4000
+
+
+@strawberry.type(description="Read access: websites and their stats, funnels, definitions.")
+class CoreQuery:
+    website: Website | None = strawberry.field(
+        resolver=resolve_website,
+        description="A website by id; null when absent or not visible to the caller.",
+    )
+    websites: list[Website] = strawberry.field(
+        resolver=resolve_websites, description="The websites the caller may see, by id."
+    )
+
+
+Query = merge_types("Query", (CoreQuery,))
+Mutation = merge_types("Mutation", (TrackingMutations, WebsiteMutations))
+
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    extensions=[
+        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        lambda: ParserCache(maxsize=256),
+        lambda: ValidationCache(maxsize=256),
+    ],
+)

@@ -1,0 +1,183 @@
+"""Typed, frozen settings read once from the environment.
+
+Nothing else in Footfall reads ``os.environ``: ``Settings.from_env()`` is called by the
+CLI (or a test) and the object is passed down. Invalid values raise ``SettingsError``
+naming the variable, so start-up fails with a clear message.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+
+class SettingsError(ValueError):
+    """A configuration variable has an invalid value; the message names the variable."""
+
+
+class Secret:
+    """A string that never prints itself (``repr``/``str`` show ``'**********'``)."""
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+Environment = Literal["development", "production", "test"]
+TimescaleMode = Literal["auto", "on", "off"]
+IngestQueue = Literal["direct", "redis"]
+
+_PLACEHOLDER_SECRETS = {"your-secret-key", "changeme", "secret", "change-me"}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(name: str, raw: str) -> float:
+    """Parse ``"5s"``, ``"250ms"``, ``"24h"``, ``"30d"`` or a bare number of seconds."""
+    m = _DURATION.match(raw)
+    if not m:
+        raise SettingsError(f"{name}: expected a duration like 5s, 250ms, 24h or 30d; got {raw!r}")
+    return float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+
+
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: expected an integer; got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise SettingsError(f"{name}: must be between {lo} and {hi}; got {value}")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    raw = (env.get(name) or default).strip().lower()
+    if raw not in allowed:
+        raise SettingsError(f"{name}: expected one of {', '.join(allowed)}; got {raw!r}")
+    return raw
+
+
+def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    if not raw.startswith(tuple(s + "://" for s in schemes)):
+        raise SettingsError(f"{name}: expected a URL starting with {' or '.join(schemes)}://")
+    return raw
+
+
+def _networks(name: str, raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    nets = []
+    for part in raw.replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            nets.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise SettingsError(f"{name}: {part!r} is not an IP address or CIDR range") from None
+    return tuple(nets)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting Footfall reads. Durations are in seconds; sizes in rows or bytes."""
+
+    environment: Environment = "development"
+    port: int = 3002
+    host: str = "127.0.0.1"
+    database_url: str | None = None
+    database_read_url: str | None = None
+    log_level: str = "info"
+    jwt_secret: Secret = field(default_factory=lambda: Secret(""))
+    batch_size: int = 2000
+    batch_timeout: float = 0.005
+    worker_count: int = 1
+    retention_days: int = 730
+    max_db_connections: int = 20
+    redis_url: str | None = None
+    global_api_key: Secret = field(default_factory=lambda: Secret(""))
+    data_dir: Path = Path("footfall-data")
+    timescale: TimescaleMode = "auto"
+    geoip_db: Path | None = None
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    statement_timeout: float = 15.0
+    run_migrations: bool = True
+    background_jobs: bool = True
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
+
+    def with_(self, **changes: object) -> Settings:
+        """A copy with some fields replaced (tests build their own settings this way)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate every variable; raise ``SettingsError`` naming the bad one."""
+        e = os.environ if env is None else env
+        environment = _choice(
+            e, "ENVIRONMENT", "development", ("development", "production", "test")
+        )
+        jwt_secret = (e.get("JWT_SECRET") or "").strip()
+        if environment == "production":
+            if not jwt_secret or jwt_secret in _PLACEHOLDER_SECRETS:
+                raise SettingsError("JWT_SECRET: required (and not a placeholder) in production")
+            if len(jwt_secret) < 16:
+                raise SettingsError("JWT_SECRET: must be at least 16 characters in production")
+        log_level = _choice(
+            e, "LOG_LEVEL", "info", ("debug", "info", "warning", "error", "critical")
+        )
+        geoip = (e.get("GEOIP_DB") or "").strip()
+        if geoip and not Path(geoip).is_file():
+            raise SettingsError(f"GEOIP_DB: no such file {geoip!r}")
+        batch_timeout = parse_duration("BATCH_TIMEOUT", e.get("BATCH_TIMEOUT") or "5ms")
+        if not 0 <= batch_timeout <= 10:
+            raise SettingsError("BATCH_TIMEOUT: must be between 0 and 10 seconds")
+        statement_timeout = parse_duration("STATEMENT_TIMEOUT", e.get("STATEMENT_TIMEOUT") or "15s")
+        return cls(
+            environment=environment,  # type: ignore[arg-type]
+            port=_int(e, "PORT", 3002, 1, 65535),
+            host=(e.get("HOST") or ("0.0.0.0" if environment == "production" else "127.0.0.1")),
+            database_url=_url(e, "DATABASE_URL", ("postgres", "postgresql")),
+            database_read_url=_url(e, "DATABASE_READ_URL", ("postgres", "postgresql")),
+            log_level=log_level,
+            jwt_secret=Secret(jwt_secret),
+            batch_size=_int(e, "BATCH_SIZE", 2000, 1, 100_000),
+            batch_timeout=batch_timeout,
+            worker_count=_int(e, "WORKER_COUNT", 1, 1, 64),
+            retention_days=_int(e, "RETENTION_DAYS", 730, 1, 36_500),
+            max_db_connections=_int(e, "MAX_DB_CONNECTIONS", 20, 2, 1000),
+            redis_url=_url(e, "REDIS_URL", ("redis", "rediss", "unix")),
+            global_api_key=Secret((e.get("GLOBAL_API_KEY") or "").strip()),
+            data_dir=Path(e.get("FOOTFALL_DATA_DIR") or "footfall-data"),
+            timescale=_choice(e, "TIMESCALE", "auto", ("auto", "on", "off")),  # type: ignore[arg-type]
+            geoip_db=Path(geoip) if geoip else None,
+            trusted_proxies=_networks("TRUSTED_PROXIES", e.get("TRUSTED_PROXIES") or ""),
+            statement_timeout=statement_timeout,
+        )

@@ -1,0 +1,48 @@
+"""Types shared by every domain: user errors and delete payloads."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import strawberry
+
+from resolvers.errors import UserError as UserErrorExc
+
+
+@strawberry.enum(description="Why an input was refused.")
+class UserErrorCode(Enum):
+    INVALID = "INVALID"
+    REQUIRED = "REQUIRED"
+    TOO_LONG = "TOO_LONG"
+    TOO_LARGE = "TOO_LARGE"
+    TOO_DEEP = "TOO_DEEP"
+    OUT_OF_RANGE = "OUT_OF_RANGE"
+    NOT_FOUND = "NOT_FOUND"
+    FORBIDDEN = "FORBIDDEN"
+    TAKEN = "TAKEN"
+    UNAVAILABLE = "UNAVAILABLE"
+
+
+@strawberry.type(description="A problem with the input of a mutation; nothing was changed.")
+class UserError:
+    field: list[str] | None = strawberry.field(
+        description='Path to the offending input value, e.g. ["events", "3", "timestamp"].'
+    )
+    message: str = strawberry.field(description="Human-readable explanation naming the field.")
+    code: UserErrorCode = strawberry.field(description="Machine-readable reason.")
+
+    @classmethod
+    def of(cls, exc: UserErrorExc, prefix: list[str] | None = None) -> UserError:
+        try:
+            code = UserErrorCode(exc.code)
+        except ValueError:
+            code = UserErrorCode.INVALID
+        return cls(field=[*(prefix or []), *exc.field] or None, message=exc.message, code=code)
+
+
+@strawberry.type(description="Result of a delete mutation.")
+class DeletePayload:
+    deleted_id: strawberry.ID | None = strawberry.field(
+        description="Id of what was deleted; null when nothing was (see userErrors)."
+    )
+    user_errors: list[UserError] = strawberry.field(description="Why nothing was deleted.")

@@ -1,0 +1,116 @@
+"""The ``Website`` type, its queries and its admin mutations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.types import Info
+
+from db.queries.websites import WebsiteRow
+from graph.context import Context
+from graph.types.common import DeletePayload, UserError
+from resolvers import websites as ops
+from resolvers.errors import UserError as UserErrorExc
+
+
+@strawberry.type(description="A tracked website (the tracker's site id).")
+class Website:
+    id: strawberry.ID = strawberry.field(description="The tracker's site id (1–64 characters).")
+    domain: str = strawberry.field(description="Host name, lower case, without www.")
+    name: str | None = strawberry.field(description="Display name.")
+    timezone: str = strawberry.field(
+        description="IANA time zone; ranges and buckets are local to it unless a query names one."
+    )
+    is_public: bool = strawberry.field(description="Readable without a token when true.")
+    created_at: datetime = strawberry.field(description="When the website was added (UTC).")
+
+    @classmethod
+    def of(cls, row: WebsiteRow) -> Website:
+        return cls(
+            id=strawberry.ID(row.id), domain=row.domain, name=row.name, timezone=row.timezone,
+            is_public=row.is_public, created_at=row.created_at,
+        )  # fmt: skip
+
+
+@strawberry.input(description="A new website. Needs an admin token for all websites.")
+class CreateWebsiteInput:
+    id: strawberry.ID = strawberry.field(description="Site id used by the tracker (1–64 chars).")
+    domain: str = strawberry.field(description="Host name; `www.` and scheme are stripped.")
+    name: str | None = strawberry.field(default=None, description="Display name.")
+    timezone: str = strawberry.field(default="UTC", description="IANA time zone.")
+    is_public: bool = strawberry.field(default=False, description="Readable without a token.")
+
+
+@strawberry.input(description="Changes to a website; omitted fields stay as they are.")
+class UpdateWebsiteInput:
+    id: strawberry.ID = strawberry.field(description="The website to change.")
+    domain: str | None = strawberry.field(default=None, description="New host name.")
+    name: str | None = strawberry.field(default=None, description="New display name.")
+    timezone: str | None = strawberry.field(default=None, description="New IANA time zone.")
+    is_public: bool | None = strawberry.field(default=None, description="New public flag.")
+
+
+@strawberry.input(description="The website to delete, with all its events and funnels.")
+class DeleteWebsiteInput:
+    id: strawberry.ID = strawberry.field(description="The website to delete.")
+
+
+@strawberry.type(description="Result of a website mutation.")
+class WebsitePayload:
+    website: Website | None = strawberry.field(description="The website; null on error.")
+    user_errors: list[UserError] = strawberry.field(description="Why nothing was changed.")
+
+
+async def resolve_website(info: Info[Context, None], id: strawberry.ID) -> Website | None:
+    ctx = info.context
+    row = await ops.get_visible(ctx.runtime, ctx.principal, str(id))
+    return Website.of(row) if row else None
+
+
+async def resolve_websites(info: Info[Context, None]) -> list[Website]:
+    ctx = info.context
+    return [Website.of(r) for r in await ops.list_visible(ctx.runtime, ctx.principal)]
+
+
+@strawberry.type
+class WebsiteMutations:
+    @strawberry.mutation(description="Add a website (admin scope on all websites).")
+    async def create_website(
+        self, info: Info[Context, None], input: CreateWebsiteInput
+    ) -> WebsitePayload:
+        ctx = info.context
+        try:
+            row = await ops.create(ctx.runtime, ctx.principal, {
+                "id": str(input.id), "domain": input.domain, "name": input.name,
+                "timezone": input.timezone, "is_public": input.is_public,
+            })  # fmt: skip
+        except UserErrorExc as exc:
+            return WebsitePayload(website=None, user_errors=[UserError.of(exc)])
+        return WebsitePayload(website=Website.of(row), user_errors=[])
+
+    @strawberry.mutation(description="Change a website (admin scope on it).")
+    async def update_website(
+        self, info: Info[Context, None], input: UpdateWebsiteInput
+    ) -> WebsitePayload:
+        ctx = info.context
+        changes = {"domain": input.domain, "name": input.name, "timezone": input.timezone,
+                   "is_public": input.is_public}  # fmt: skip
+        if input.name is None:
+            changes.pop("name")
+        try:
+            row = await ops.update(ctx.runtime, ctx.principal, str(input.id), changes)
+        except UserErrorExc as exc:
+            return WebsitePayload(website=None, user_errors=[UserError.of(exc)])
+        return WebsitePayload(website=Website.of(row), user_errors=[])
+
+    @strawberry.mutation(description="Delete a website and all its data (admin scope on it).")
+    async def delete_website(
+        self, info: Info[Context, None], input: DeleteWebsiteInput
+    ) -> DeletePayload:
+        ctx = info.context
+        try:
+            await ops.delete(ctx.runtime, ctx.principal, str(input.id))
+        except UserErrorExc as exc:
+            return DeletePayload(deleted_id=None, user_errors=[UserError.of(exc)])
+        return DeletePayload(deleted_id=input.id, user_errors=[])

@@ -1,0 +1,20 @@
+"""Prometheus series (``prometheus-client``), defined once and shared by every layer."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS_INGESTED = Counter("footfall_events_ingested_total", "Events stored", ["door"])
+EVENTS_REJECTED = Counter("footfall_events_rejected_total", "Events refused, by reason", ["reason"])
+BOTS_DROPPED = Counter("footfall_bot_events_dropped_total", "Events from bot user agents dropped")
+INGEST_BATCH_ROWS = Histogram(
+    "footfall_ingest_batch_rows", "Rows per committed group",
+    buckets=(1, 5, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000),
+)  # fmt: skip
+INGEST_COMMIT_SECONDS = Histogram("footfall_ingest_commit_seconds", "Group commit latency (s)")
+INGEST_QUEUE_DEPTH = Gauge("footfall_ingest_queue_rows", "Rows waiting for the writer")
+GRAPHQL_SECONDS = Histogram(
+    "footfall_graphql_operation_seconds", "GraphQL operation latency (s)", ["operation"]
+)
+CACHE_REQUESTS = Counter("footfall_cache_requests_total", "Stats cache look-ups", ["result"])
+DB_POOL_SIZE = Gauge("footfall_db_pool_connections", "Database pool connections", ["state"])

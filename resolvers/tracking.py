@@ -1,0 +1,162 @@
+"""Tracking: validate → enrich → identify → write (group commit). One pipeline for the
+REST routes, GraphQL ``trackEvents``/``importEvents`` and ``footfall import``."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from db.errors import DatabaseUnavailable
+from db.queries import identity as identity_sql
+from db.writer import EventRow
+from resolvers import counters
+from resolvers.enrich import cdn_location, client_ip, parse_user_agent, referrer_host
+from resolvers.errors import NotFound, ServiceUnavailable, UserError
+from resolvers.event_input import CleanEvent, Mode, validate_event
+from resolvers.runtime import Runtime
+
+MAX_TRACK_EVENTS = 500
+MAX_IMPORT_EVENTS = 10_000
+SESSION_GAP = timedelta(minutes=30)
+
+
+@dataclass
+class TrackRequest:
+    """One request's events. ``headers`` have lower-case names."""
+
+    site_id: str
+    events: Sequence[Any]
+    mode: Mode = "public"
+    peer_ip: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    door: str = "rest"
+
+
+@dataclass
+class TrackResult:
+    """Per input event: its id (None for a dropped bot event), visitor and session."""
+
+    event_ids: list[str | None]
+    visitor_ids: list[str | None]
+    session_ids: list[str | None]
+    stored: int
+    bots: int
+
+
+def _visitor_hash(salt: bytes, website_id: str, ip: str | None, ua: str | None) -> str:
+    digest = hashlib.blake2b(
+        f"{website_id}\x1f{ip or ''}\x1f{ua or ''}".encode(), key=salt[:64], digest_size=12
+    )
+    return "h" + digest.hexdigest()
+
+
+async def _assign_sessions(rt: Runtime, website_id: str, events: list[CleanEvent]) -> None:
+    """Give events without ``session_id`` their visitor's session (< 30 min since its
+    last event) or a new one; events of one visitor are chained in time order."""
+    missing = [e for e in events if e.session_id is None]
+    if not missing:
+        return
+    visitors = sorted({e.visitor_id for e in missing if e.visitor_id})
+    latest = await identity_sql.latest_sessions(rt.pools.write, website_id, visitors)
+    state: dict[str, tuple[str, datetime]] = dict(latest)
+    for ev in sorted(missing, key=lambda e: e.ts):
+        assert ev.visitor_id is not None
+        current = state.get(ev.visitor_id)
+        if current is not None and abs(ev.ts - current[1]) < SESSION_GAP:
+            sid, last = current[0], max(current[1], ev.ts)
+        else:
+            sid, last = uuid.uuid4().hex, ev.ts
+        ev.session_id = sid
+        state[ev.visitor_id] = (sid, last)
+
+
+def _row(ev: CleanEvent, domain: str, received: datetime) -> EventRow:
+    return (
+        ev.website_id, ev.ts, ev.id, ev.event_type, ev.visitor_id, ev.session_id, ev.page,
+        ev.referrer, referrer_host(ev.referrer, domain), ev.utm["utm_source"],
+        ev.utm["utm_medium"], ev.utm["utm_campaign"], ev.utm["utm_term"], ev.utm["utm_content"],
+        ev.country, ev.city, ev.browser, ev.os, ev.device, ev.screen, ev.time_on_page,
+        ev.properties, received,
+    )  # fmt: skip
+
+
+async def track(rt: Runtime, req: TrackRequest) -> TrackResult:
+    """Store a request's events, all or nothing; return after they are committed.
+
+    Raises ``UserError`` (nothing stored) for invalid input, ``NotFound`` for an unknown
+    website and ``ServiceUnavailable`` when the database cannot be reached.
+    """
+    limit = MAX_IMPORT_EVENTS if req.mode == "import" else MAX_TRACK_EVENTS
+    if not req.site_id:
+        counters.EVENTS_REJECTED.labels("invalid").inc()
+        raise UserError("siteId: required", ["siteId"], "REQUIRED")
+    if not isinstance(req.events, list | tuple) or not req.events:
+        counters.EVENTS_REJECTED.labels("invalid").inc()
+        raise UserError("events: a non-empty list is required", ["events"], "REQUIRED")
+    if len(req.events) > limit:
+        counters.EVENTS_REJECTED.labels("too_many").inc(len(req.events))
+        raise UserError(f"events: at most {limit} per request", ["events"], "TOO_LARGE")
+    try:
+        website = await rt.websites.get(req.site_id)
+    except DatabaseUnavailable as exc:
+        raise ServiceUnavailable(str(exc)) from exc
+    if website is None:
+        counters.EVENTS_REJECTED.labels("unknown_website").inc(len(req.events))
+        raise NotFound(f"unknown website {req.site_id!r}", ["siteId"])
+    received = datetime.now(UTC)
+    try:
+        clean = [
+            validate_event(raw, i, site_id=website.id, mode=req.mode, received=received)
+            for i, raw in enumerate(req.events)
+        ]
+    except UserError:
+        counters.EVENTS_REJECTED.labels("invalid").inc(len(req.events))
+        raise
+    ip = client_ip(req.peer_ip, req.headers.get("x-forwarded-for"), rt.trusted_proxies)
+    header_ua = req.headers.get("user-agent")
+    geo_country, geo_city = rt.geo.lookup(ip) if rt.geo.configured else (None, None)
+    if geo_country is None:
+        geo_country, geo_city = cdn_location(req.headers)
+    kept: list[CleanEvent] = []
+    bots = 0
+    salt: bytes | None = None
+    for ev in clean:
+        ua = ev.user_agent or header_ua
+        client = parse_user_agent(ua)
+        if client.is_bot:
+            bots += 1
+            continue
+        ev.browser = ev.browser or client.browser
+        ev.os = ev.os or client.os
+        ev.device = ev.device or client.device
+        if ev.country is None:
+            ev.country, ev.city = geo_country, ev.city or geo_city
+        if ev.visitor_id is None:
+            if salt is None:
+                try:
+                    salt = await identity_sql.salt_for(rt.pools.write, received.date())
+                except DatabaseUnavailable as exc:
+                    raise ServiceUnavailable(str(exc)) from exc
+            ev.visitor_id = _visitor_hash(salt, website.id, ip, ua)
+        kept.append(ev)
+    if bots:
+        counters.BOTS_DROPPED.inc(bots)
+    try:
+        await _assign_sessions(rt, website.id, kept)
+        result = await rt.writer.write([_row(ev, website.domain, received) for ev in kept])
+    except DatabaseUnavailable as exc:
+        counters.EVENTS_REJECTED.labels("database_unavailable").inc(len(kept))
+        raise ServiceUnavailable(str(exc)) from exc
+    counters.EVENTS_INGESTED.labels(req.door).inc(result.stored)
+    by_index = {ev.index: ev for ev in kept}
+    return TrackResult(
+        event_ids=[str(by_index[i].id) if i in by_index else None for i in range(len(clean))],
+        visitor_ids=[by_index[i].visitor_id if i in by_index else None for i in range(len(clean))],
+        session_ids=[by_index[i].session_id if i in by_index else None for i in range(len(clean))],
+        stored=result.stored,
+        bots=bots,
+    )
