@@ -16,6 +16,8 @@ from strawberry.extensions import (
 )
 from strawberry.tools import merge_types
 
+from graph.types.funnel import FunnelMutations, FunnelQuery
+from graph.types.stats import StatsQuery, StatsSubscription
 from graph.types.tracking import TrackingMutations
 from graph.types.website import Website, WebsiteMutations, resolve_website, resolve_websites
 
@@ -35,12 +37,14 @@ class CoreQuery:
     )
 
 
-Query = merge_types("Query", (CoreQuery,))
-Mutation = merge_types("Mutation", (TrackingMutations, WebsiteMutations))
+Query = merge_types("Query", (CoreQuery, StatsQuery, FunnelQuery))
+Mutation = merge_types("Mutation", (TrackingMutations, WebsiteMutations, FunnelMutations))
+Subscription = merge_types("Subscription", (StatsSubscription,))
 
 schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
+    subscription=Subscription,
     extensions=[
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),

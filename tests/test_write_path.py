@@ -53,12 +53,21 @@ async def test_tracker_batch_round_trip(
     now = datetime.now(UTC)
     events = [
         tracker_event(site, page="/", timestamp=iso(now - timedelta(minutes=3))),
-        tracker_event(site, page="/pricing", referrer="https://www.shop.example/",
-                      timestamp=iso(now - timedelta(minutes=2))),  # fmt: skip
+        tracker_event(
+            site,
+            page="/pricing",
+            referrer="https://www.shop.example/",
+            timestamp=iso(now - timedelta(minutes=2)),
+        ),  # fmt: skip
         {  # a custom event as tracker.js sends it (no UTM, no time_on_page)
-            "website_id": site, "visitor_id": "lq2x8k3z9abcdefgh",
-            "session_id": "lq2x8k4a1ijklmnop", "event_type": "signup", "page": "/pricing",
-            "referrer": None, "user_agent": CHROME_WIN, "properties": {"plan": "pro"},
+            "website_id": site,
+            "visitor_id": "lq2x8k3z9abcdefgh",
+            "session_id": "lq2x8k4a1ijklmnop",
+            "event_type": "signup",
+            "page": "/pricing",
+            "referrer": None,
+            "user_agent": CHROME_WIN,
+            "properties": {"plan": "pro"},
             "timestamp": iso(now - timedelta(minutes=1)),
         },  # fmt: skip
     ]
@@ -72,9 +81,7 @@ async def test_tracker_batch_round_trip(
     assert set(body) == {"status", "events_count", "processed_at"}
     assert body["status"] == "accepted" and body["events_count"] == 3
 
-    rows = await pool.fetch(
-        "SELECT * FROM events WHERE website_id = $1 ORDER BY ts", site
-    )
+    rows = await pool.fetch("SELECT * FROM events WHERE website_id = $1 ORDER BY ts", site)
     assert [r["page"] for r in rows] == ["/", "/pricing", "/pricing"]
     first = rows[0]
     assert first["referrer_host"] == "google.com"
@@ -128,12 +135,12 @@ async def test_resent_event_is_not_counted_twice(
     site = await make_website(client, admin_headers)
     ev = tracker_event(site, id=str(uuid.uuid4()))
     for _ in range(3):
-        r = await client.post("/api/v1/analytics/event/batch", json={"siteId": site, "events": [ev]})
+        r = await client.post(
+            "/api/v1/analytics/event/batch", json={"siteId": site, "events": [ev]}
+        )
         assert r.status_code == 201
     assert await pool.fetchval("SELECT count(*) FROM events WHERE website_id = $1", site) == 1
-    assert await pool.fetchval(
-        "SELECT pageviews FROM sessions WHERE website_id = $1", site
-    ) == 1
+    assert await pool.fetchval("SELECT pageviews FROM sessions WHERE website_id = $1", site) == 1
 
 
 async def test_unknown_website_is_refused_and_nothing_stored(
@@ -161,7 +168,9 @@ async def test_cookieless_visitor_and_server_sessions(
 
     # 0, 10 and 25 minutes after the first: one session; 70 minutes later: a new one.
     for batch in ([ev(100, "/a")], [ev(90, "/b"), ev(75, "/c")], [ev(5, "/d")]):
-        r = await client.post("/api/v1/analytics/event/batch", json={"siteId": site, "events": batch})
+        r = await client.post(
+            "/api/v1/analytics/event/batch", json={"siteId": site, "events": batch}
+        )
         assert r.status_code == 201, r.text
     rows = await pool.fetch(
         "SELECT visitor_id, session_id, page FROM events WHERE website_id = $1 ORDER BY ts", site

@@ -9,6 +9,8 @@ from strawberry.types import Info
 
 from db.queries.websites import WebsiteRow
 from graph.context import Context
+from graph.types import funnel as funnel_types
+from graph.types import stats as stats_types
 from graph.types.common import DeletePayload, UserError
 from resolvers import websites as ops
 from resolvers.errors import UserError as UserErrorExc
@@ -24,6 +26,22 @@ class Website:
     )
     is_public: bool = strawberry.field(description="Readable without a token when true.")
     created_at: datetime = strawberry.field(description="When the website was added (UTC).")
+
+    # --- stats (owned by graph/types/stats.py) ---
+    @strawberry.field(description="Metrics over a range (see Stats).")
+    async def stats(self, info: Info[Context, None]) -> stats_types.Stats:
+        return await stats_types.resolve_stats(self, info)
+
+    @strawberry.field(description="Visitors and page views in the last 5 minutes (server time).")
+    async def realtime(self, info: Info[Context, None]) -> stats_types.Realtime:
+        return await stats_types.resolve_realtime(self, info)
+
+    # --- funnels (owned by graph/types/funnel.py) ---
+    @strawberry.field(description="The website's funnels, newest first.")
+    async def funnels(
+        self, info: Info[Context, None], active_only: bool = False
+    ) -> list[funnel_types.Funnel]:
+        return await funnel_types.resolve_funnels(self, info, active_only)
 
     @classmethod
     def of(cls, row: WebsiteRow) -> Website:
