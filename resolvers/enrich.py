@@ -19,7 +19,7 @@ import ua_parser
 
 _BOT = re.compile(
     r"bot\b|bot/|crawl|spider|slurp|facebookexternalhit|bingpreview|mediapartners|"
-    r"pingdom|uptimerobot|lighthouse|python-requests|curl/|wget/|go-http-client|scrapy",
+    r"pingdom|uptimerobot|lighthouse|scrapy",
     re.IGNORECASE,
 )
 _OS_NAMES = {"Mac OS X": "macOS", "Chrome OS": "ChromeOS"}

@@ -1,0 +1,97 @@
+"""Crash test: a real server under continuous load is SIGKILLed at a random moment, ten
+times; every event whose request got a 2xx must be in the database afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.faults.server import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+
+async def _load(url: str, site: str, acked: set[str], stop: asyncio.Event) -> None:
+    async with httpx.AsyncClient(base_url=url, timeout=5) as client:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            ids = [str(uuid.uuid4()) for _ in range(10)]
+            events = [
+                {"id": i, "visitor_id": f"v{n % 7}", "session_id": f"s{n % 13}", "page": f"/p{n % 5}",
+                 "timestamp": datetime.now(UTC).isoformat()}
+                for i in ids
+            ]  # fmt: skip
+            try:
+                r = await client.post(
+                    "/api/v1/analytics/event/batch", json={"siteId": site, "events": events}
+                )
+            except httpx.HTTPError:
+                await asyncio.sleep(0.01)
+                continue
+            if 200 <= r.status_code < 300:
+                acked.update(ids)
+
+
+async def test_sigkill_loses_no_acknowledged_event(database_url: str) -> None:
+    site = f"crash-{uuid.uuid4().hex[:8]}"
+    server = ServerProcess({"DATABASE_URL": database_url, "ENVIRONMENT": "test",
+                            "BATCH_TIMEOUT": "5ms", "LOG_LEVEL": "warning"})  # fmt: skip
+    server.start()
+    conn = await asyncpg.connect(database_url)
+    await conn.execute("INSERT INTO websites (id, domain) VALUES ($1, 'crash.example')", site)
+    acked: set[str] = set()
+    rng = random.Random(7)
+    try:
+        for round_ in range(10):
+            if round_:
+                server.start()
+            stop = asyncio.Event()
+            workers = [asyncio.create_task(_load(server.url, site, acked, stop)) for _ in range(8)]
+            await asyncio.sleep(rng.uniform(0.3, 1.2))
+            server.kill()  # SIGKILL mid-load: no chance to drain
+            stop.set()
+            await asyncio.gather(*workers)
+        stored = {
+            str(r["id"])
+            for r in await conn.fetch("SELECT id FROM events WHERE website_id = $1", site)
+        }
+        assert len(acked) > 500, "the load generator should have been acknowledged often"
+        missing = acked - stored
+        assert not missing, f"{len(missing)} acknowledged events lost"
+        # sessions agree with the events that exist
+        assert await conn.fetchval(
+            "SELECT sum(pageviews) FROM sessions WHERE website_id = $1", site
+        ) == len(stored)
+    finally:
+        server.kill()
+        await conn.close()
+
+
+async def test_sigterm_drains_under_load(database_url: str) -> None:
+    site = f"drain-{uuid.uuid4().hex[:8]}"
+    server = ServerProcess({"DATABASE_URL": database_url, "ENVIRONMENT": "test",
+                            "BATCH_TIMEOUT": "20ms", "LOG_LEVEL": "warning"})  # fmt: skip
+    server.start()
+    conn = await asyncpg.connect(database_url)
+    await conn.execute("INSERT INTO websites (id, domain) VALUES ($1, 'drain.example')", site)
+    acked: set[str] = set()
+    stop = asyncio.Event()
+    workers = [asyncio.create_task(_load(server.url, site, acked, stop)) for _ in range(8)]
+    await asyncio.sleep(1.0)
+    code = await asyncio.to_thread(server.terminate)
+    stop.set()
+    await asyncio.gather(*workers)
+    try:
+        assert code in (0, -15)  # uvicorn re-raises the captured SIGTERM after a clean shutdown
+        stored = {str(r["id"]) for r in await conn.fetch(
+            "SELECT id FROM events WHERE website_id = $1", site)}  # fmt: skip
+        assert acked and not (acked - stored)
+    finally:
+        await conn.close()
