@@ -26,13 +26,18 @@ from db.migrate import migrate
 from db.pool import Pools, create_pool
 from db.queries.retention import delete_older_than
 from db.writer import BatchWriter
+from graph import stats_runtime
 from graph.graphql_app import FootfallGraphQL
 from graph.health import health, ready
+from graph.rest.funnels_track import track_funnel
+from graph.rest.privacy import privacy_routes
 from graph.rest.tracking import track_batch, track_event
 from graph.schema import schema
+from graph.security import refused_response, start_security, stop_security
 from graph.settings import Settings
 from resolvers import counters
 from resolvers.enrich import GeoLocator
+from resolvers.errors import Refused
 from resolvers.runtime import Runtime
 
 log = logging.getLogger("footfall")
@@ -128,11 +133,18 @@ def create_app(settings: Settings) -> Starlette:
         Route("/metrics", _metrics, methods=["GET"]),
         *_both("/api/v1/analytics/event", track_event, ["POST"]),
         *_both("/api/v1/analytics/event/batch", track_batch, ["POST"]),
+        *_both("/api/v1/funnels/track", track_funnel, ["POST"]),
+        *privacy_routes(),
         Route("/graphql", gql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", gql),
     ]
-    app = Starlette(routes=routes, lifespan=_lifespan)
+    app = Starlette(
+        routes=routes, lifespan=_lifespan, exception_handlers={Refused: refused_response}
+    )
     app.state.settings = settings
     app.state.startup_hooks = []
     app.state.shutdown_hooks = []
+    app.state.startup_hooks.append(start_security)  # rate limits (Redis), tracking limits
+    app.state.shutdown_hooks.append(stop_security)
+    stats_runtime.install(app)  # stats cache, realtime pub/sub, commit hook
     return app

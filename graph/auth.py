@@ -1,5 +1,6 @@
-"""Callers from HTTP headers: JWT bearer tokens (HS256 with ``JWT_SECRET``) and the
-Seentics compatibility key (``X-API-Key`` equal to ``GLOBAL_API_KEY``).
+"""Callers from HTTP headers: JWT bearer tokens (HS256 with ``JWT_SECRET``), stored API
+keys (``X-API-Key`` or ``Bearer ffk_…``, see ``resolvers.api_keys``) and the Seentics
+compatibility key (``X-API-Key`` equal to ``GLOBAL_API_KEY``).
 
 Claims: ``sub``, ``websites`` (list of ids or ``"*"``), ``scope`` (read|write|admin),
 ``exp``, ``iat``. Clock skew of 30 s is tolerated. A bad or expired token is an error
@@ -15,13 +16,17 @@ from collections.abc import Mapping
 from typing import Any
 
 import jwt
+from starlette.requests import HTTPConnection
 
 from graph.settings import Settings
+from resolvers import api_keys
 from resolvers.access import Principal
+from resolvers.runtime import Runtime
 
 LEEWAY_SECONDS = 30
 _TTL = re.compile(r"^(\d+)\s*([smhdw]?)$")
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SCOPE_KEY = "footfall.principal"
 
 
 class AuthError(Exception):
@@ -77,18 +82,48 @@ def decode_token(settings: Settings, token: str) -> Principal:
     return Principal(str(claims["sub"]), scope, websites)
 
 
-def principal_from_headers(settings: Settings, headers: Mapping[str, str]) -> Principal:
-    """The caller of a request (anonymous without credentials); ``AuthError`` if invalid."""
+async def principal_from_headers(
+    settings: Settings, headers: Mapping[str, str], rt: Runtime | None = None
+) -> Principal:
+    """The caller of a request (anonymous without credentials); ``AuthError`` if invalid.
+
+    ``X-API-Key``: ``GLOBAL_API_KEY`` (superuser) or a stored API key (``ffk_…``).
+    ``Authorization: Bearer``: a JWT, or a stored API key. API keys need ``rt`` (the
+    database); a revoked key stops working within ``resolvers.api_keys.CACHE_TTL``.
+    Raises ``db.errors.DatabaseUnavailable`` when a key cannot be looked up.
+    """
     api_key = headers.get("x-api-key")
     if api_key:
         expected = settings.global_api_key.reveal()
         if expected and hmac.compare_digest(api_key.encode(), expected.encode()):
             return Principal.superuser()
-        raise AuthError("Invalid API key")
+        found = await api_keys.authenticate(rt, api_key) if rt is not None else None
+        if found is None:
+            raise AuthError("Invalid API key")
+        return found
     auth = headers.get("authorization", "")
     if auth:
         kind, _, token = auth.partition(" ")
-        if kind.lower() != "bearer" or not token.strip():
+        token = token.strip()
+        if kind.lower() != "bearer" or not token:
             raise AuthError("Authorization must be 'Bearer <token>'")
-        return decode_token(settings, token.strip())
+        if token.startswith(api_keys.KEY_PREFIX):
+            found = await api_keys.authenticate(rt, token) if rt is not None else None
+            if found is None:
+                raise AuthError("Invalid API key")
+            return found
+        return decode_token(settings, token)
     return Principal.anonymous()
+
+
+async def request_principal(request: HTTPConnection) -> Principal:
+    """The caller of a Starlette request or websocket, resolved once per request."""
+    cached = request.scope.get(_SCOPE_KEY)
+    if isinstance(cached, Principal):
+        return cached
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    found = await principal_from_headers(
+        request.app.state.settings, headers, getattr(request.app.state, "runtime", None)
+    )
+    request.scope[_SCOPE_KEY] = found
+    return found

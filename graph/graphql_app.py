@@ -1,4 +1,10 @@
-"""Strawberry's ASGI app with our context, orjson encoding and auth errors."""
+"""Strawberry's ASGI app with our context, orjson encoding, auth errors and a body cap.
+
+Over HTTP the caller is resolved once per request (``graph.auth.request_principal``):
+bad credentials → 401 ``UNAUTHENTICATED``; the database down while looking up an API
+key → 503. Request bodies above ``MAX_GRAPHQL_BODY`` (16 MiB, room for a 10,000-event
+``importEvents``) → 413 without reading the rest.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +16,19 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
-from graph.auth import AuthError, principal_from_headers
+from db.errors import DatabaseUnavailable
+from graph.auth import AuthError, principal_from_headers, request_principal
 from graph.context import Context
+from graph.http import BodyTooLarge, read_body
 from graph.settings import Settings
 from resolvers.access import Principal
+
+MAX_GRAPHQL_BODY = 16 * 1_048_576  # bytes
+
+
+def _error(status: int, message: str, code: str) -> Response:
+    body = orjson.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
+    return Response(body, status, media_type="application/json")
 
 
 class FootfallGraphQL(GraphQL[Context, None]):
@@ -27,30 +42,53 @@ class FootfallGraphQL(GraphQL[Context, None]):
         return orjson.dumps(data)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        if isinstance(request, WebSocket):
+        rt = request.app.state.runtime
+        if isinstance(request, Request):
+            principal = await request_principal(request)  # resolved in __call__
+        else:
+            headers = {k.lower(): v for k, v in request.headers.items()}
             params = request.query_params
             if params.get("token") and "authorization" not in headers:
                 headers["authorization"] = f"Bearer {params['token']}"
-        try:
-            principal = principal_from_headers(self.settings, headers)
-        except AuthError:
-            principal = Principal.anonymous()
-            if isinstance(request, Request):
-                raise
-        return Context(request, request.app.state.runtime, self.settings, principal,
-                       response=response)  # fmt: skip
+            try:
+                principal = await principal_from_headers(self.settings, headers, rt)
+            except (AuthError, DatabaseUnavailable):
+                principal = Principal.anonymous()
+        return Context(request, rt, self.settings, principal, response=response)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             request = Request(scope, receive)
-            headers = {k.lower(): v for k, v in request.headers.items()}
             try:
-                principal_from_headers(self.settings, headers)
+                await request_principal(request)
             except AuthError as exc:
-                body = orjson.dumps(
-                    {"errors": [{"message": str(exc), "extensions": {"code": "UNAUTHENTICATED"}}]}
-                )
-                await Response(body, 401, media_type="application/json")(scope, receive, send)
+                await _error(401, str(exc), "UNAUTHENTICATED")(scope, receive, send)
                 return
+            except DatabaseUnavailable:
+                resp = _error(503, "database unavailable, retry later", "UNAVAILABLE")
+                resp.headers["Retry-After"] = "1"
+                await resp(scope, receive, send)
+                return
+            if scope.get("method") == "POST":
+                try:
+                    body = await read_body(request, MAX_GRAPHQL_BODY)
+                except BodyTooLarge:
+                    msg = f"request body larger than {MAX_GRAPHQL_BODY} bytes"
+                    await _error(413, msg, "TOO_LARGE")(scope, receive, send)
+                    return
+                receive = _replay(body, receive)
         await super().__call__(scope, receive, send)
+
+
+def _replay(body: bytes, receive: Any) -> Any:
+    """An ASGI ``receive`` that yields the already-read body once, then the original."""
+    sent = False
+
+    async def replay() -> Any:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

@@ -9,6 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
+from resolvers.errors import RateLimited, Refused
+
 MAX_TRACKING_BODY = 1_048_576  # bytes (1 MiB)
 
 
@@ -28,6 +30,15 @@ class JSONResponse(Response):
 def error(status: int, message: str, **extra: Any) -> JSONResponse:
     """The old service's error shape ``{"error": …}`` (plus optional detail keys)."""
     return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+def refusal(exc: Refused) -> JSONResponse:
+    """A policy refusal: 403 (Origin mismatch) or 429 with ``Retry-After`` (rate limit)."""
+    if isinstance(exc, RateLimited):
+        resp = error(429, exc.message, retry_after=exc.retry_after)
+        resp.headers["Retry-After"] = str(exc.retry_after)
+        return resp
+    return error(exc.status, exc.message)
 
 
 async def read_body(request: Request, limit: int = MAX_TRACKING_BODY) -> bytes:

@@ -16,7 +16,11 @@ from strawberry.extensions import (
 )
 from strawberry.tools import merge_types
 
+from graph.cost import CostLimiter
+from graph.masking import FootfallSchema, mask_errors
 from graph.types.funnel import FunnelMutations, FunnelQuery
+from graph.types.privacy import PrivacyMutations
+from graph.types.security import SecurityMutations, SecurityQuery
 from graph.types.stats import StatsQuery, StatsSubscription
 from graph.types.tracking import TrackingMutations
 from graph.types.website import Website, WebsiteMutations, resolve_website, resolve_websites
@@ -37,11 +41,14 @@ class CoreQuery:
     )
 
 
-Query = merge_types("Query", (CoreQuery, StatsQuery, FunnelQuery))
-Mutation = merge_types("Mutation", (TrackingMutations, WebsiteMutations, FunnelMutations))
+Query = merge_types("Query", (CoreQuery, StatsQuery, FunnelQuery, SecurityQuery))
+Mutation = merge_types(
+    "Mutation",
+    (TrackingMutations, WebsiteMutations, FunnelMutations, PrivacyMutations, SecurityMutations),
+)
 Subscription = merge_types("Subscription", (StatsSubscription,))
 
-schema = strawberry.Schema(
+schema = FootfallSchema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
@@ -51,5 +58,7 @@ schema = strawberry.Schema(
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
+        CostLimiter,  # cost estimate, per-operation maximum, per-caller budget
+        mask_errors,  # only our own errors reach clients (graph/masking.py)
     ],
 )

@@ -105,7 +105,12 @@ def _networks(name: str, raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IP
 
 @dataclass(frozen=True)
 class Settings:
-    """Every setting Footfall reads. Durations are in seconds; sizes in rows or bytes."""
+    """Every setting Footfall reads. Durations are in seconds; sizes in rows or bytes.
+
+    Rate limits: ``rate_limit_*_per_minute`` count tracked events per client IP and per
+    website over a sliding minute (0 = unlimited); ``graphql_max_cost`` bounds one
+    GraphQL operation and ``graphql_cost_per_minute`` each caller's total (0 = unlimited).
+    """
 
     environment: Environment = "development"
     port: int = 3002
@@ -128,6 +133,10 @@ class Settings:
     statement_timeout: float = 15.0
     run_migrations: bool = True
     background_jobs: bool = True
+    rate_limit_ip_per_minute: int = 6000
+    rate_limit_website_per_minute: int = 60_000
+    graphql_max_cost: int = 50_000
+    graphql_cost_per_minute: int = 5_000_000
 
     @property
     def production(self) -> bool:
@@ -180,4 +189,10 @@ class Settings:
             geoip_db=Path(geoip) if geoip else None,
             trusted_proxies=_networks("TRUSTED_PROXIES", e.get("TRUSTED_PROXIES") or ""),
             statement_timeout=statement_timeout,
+            rate_limit_ip_per_minute=_int(e, "RATE_LIMIT_IP_PER_MINUTE", 6000, 0, 10**9),
+            rate_limit_website_per_minute=_int(
+                e, "RATE_LIMIT_WEBSITE_PER_MINUTE", 60_000, 0, 10**9
+            ),
+            graphql_max_cost=_int(e, "GRAPHQL_MAX_COST", 50_000, 1, 10**9),
+            graphql_cost_per_minute=_int(e, "GRAPHQL_COST_PER_MINUTE", 5_000_000, 0, 10**12),
         )

@@ -4,6 +4,9 @@ UserError            bad input; carries the field path and a code (400 / userErr
 ├── NotFound         absent or not visible to the caller (404 / null)
 └── Forbidden        visible but the caller's scope is too small (403)
 ServiceUnavailable   a dependency (the database) is down (503)
+Refused              well-formed, but refused by policy (not the caller's input)
+├── RateLimited      over a rate limit or cost budget (429 + Retry-After / RATE_LIMITED)
+└── OriginRejected   Origin/Referer does not match the tracked website (403)
 """
 
 from __future__ import annotations
@@ -24,6 +27,11 @@ class UserError(Exception):
             self.code = code
 
     @property
+    def extensions(self) -> dict[str, object]:
+        """GraphQL error extensions when raised from a query field (code, field)."""
+        return {"code": self.code, "field": self.field}
+
+    @property
     def field_path(self) -> str:
         """``events[3].timestamp`` style rendering of ``field``."""
         out = ""
@@ -42,3 +50,42 @@ class Forbidden(UserError):
 
 class ServiceUnavailable(Exception):
     """The database (or another required dependency) is unreachable right now."""
+
+
+class Refused(Exception):
+    """A request refused by policy. ``status`` is the HTTP answer, ``code`` the
+    GraphQL ``extensions.code``; the message is safe to show to clients."""
+
+    status = 403
+    code = "FORBIDDEN"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    @property
+    def extensions(self) -> dict[str, object]:
+        """GraphQL error extensions (graphql-core copies them onto the error)."""
+        return {"code": self.code}
+
+
+class RateLimited(Refused):
+    """Over a limit; retry after ``retry_after`` whole seconds (≥ 1)."""
+
+    status = 429
+    code = "RATE_LIMITED"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))
+
+    @property
+    def extensions(self) -> dict[str, object]:
+        return {"code": self.code, "retryAfter": self.retry_after}
+
+
+class OriginRejected(Refused):
+    """The browser says the request comes from a page of another site."""
+
+    status = 403
+    code = "FORBIDDEN"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,7 @@ from db.writer import BatchWriter
 from resolvers.enrich import GeoLocator
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_WEBSITE_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")  # the websites.id CHECK constraint
 
 
 class WebsiteCache:
@@ -25,6 +27,9 @@ class WebsiteCache:
         self._rows: dict[str, tuple[float, WebsiteRow | None]] = {}
 
     async def get(self, website_id: str) -> WebsiteRow | None:
+        """The website, or None (also for ids that cannot exist: no query is sent)."""
+        if not _WEBSITE_ID.fullmatch(website_id):
+            return None
         hit = self._rows.get(website_id)
         now = time.monotonic()
         if hit is not None and hit[0] > now:

@@ -15,8 +15,9 @@ from db.queries import identity as identity_sql
 from db.writer import EventRow
 from resolvers import counters
 from resolvers.enrich import cdn_location, client_ip, parse_user_agent, referrer_host
-from resolvers.errors import NotFound, ServiceUnavailable, UserError
+from resolvers.errors import NotFound, Refused, ServiceUnavailable, UserError
 from resolvers.event_input import CleanEvent, Mode, validate_event
+from resolvers.protection import protect
 from resolvers.runtime import Runtime
 
 MAX_TRACK_EVENTS = 500
@@ -88,7 +89,9 @@ async def track(rt: Runtime, req: TrackRequest) -> TrackResult:
     """Store a request's events, all or nothing; return after they are committed.
 
     Raises ``UserError`` (nothing stored) for invalid input, ``NotFound`` for an unknown
-    website and ``ServiceUnavailable`` when the database cannot be reached.
+    website, ``OriginRejected``/``RateLimited`` for a public request refused by
+    ``resolvers.protection`` and ``ServiceUnavailable`` when the database cannot be
+    reached.
     """
     limit = MAX_IMPORT_EVENTS if req.mode == "import" else MAX_TRACK_EVENTS
     if not req.site_id:
@@ -107,6 +110,13 @@ async def track(rt: Runtime, req: TrackRequest) -> TrackResult:
     if website is None:
         counters.EVENTS_REJECTED.labels("unknown_website").inc(len(req.events))
         raise NotFound(f"unknown website {req.site_id!r}", ["siteId"])
+    ip = client_ip(req.peer_ip, req.headers.get("x-forwarded-for"), rt.trusted_proxies)
+    if req.mode == "public":
+        try:
+            await protect(rt, website, req.headers, ip, len(req.events))
+        except Refused:
+            counters.EVENTS_REJECTED.labels("refused").inc(len(req.events))
+            raise
     received = datetime.now(UTC)
     try:
         clean = [
@@ -116,7 +126,6 @@ async def track(rt: Runtime, req: TrackRequest) -> TrackResult:
     except UserError:
         counters.EVENTS_REJECTED.labels("invalid").inc(len(req.events))
         raise
-    ip = client_ip(req.peer_ip, req.headers.get("x-forwarded-for"), rt.trusted_proxies)
     header_ua = req.headers.get("user-agent")
     geo_country, geo_city = rt.geo.lookup(ip) if rt.geo.configured else (None, None)
     if geo_country is None:

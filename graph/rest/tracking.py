@@ -2,7 +2,9 @@
 
 Answers use the old JSON shapes, but a 201 means committed: ``event_id`` is the real id
 and ``events_count`` the number of events stored. Any invalid event refuses the whole
-request (400 naming ``events[i].field``) and nothing from it is stored. Beacons often
+request (400 naming ``events[i].field``) and nothing from it is stored. A page of another
+site (Origin/Referer) is refused with 403 and a client over its rate limit with 429 and
+``Retry-After`` (``resolvers.protection``). Beacons often
 send ``text/plain``; the body is parsed as JSON whatever the content type.
 """
 
@@ -15,8 +17,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from graph.http import BodyTooLarge, JSONResponse, error, peer_ip, read_body
-from resolvers.errors import NotFound, ServiceUnavailable, UserError
+from graph.http import BodyTooLarge, JSONResponse, error, peer_ip, read_body, refusal
+from resolvers.errors import NotFound, Refused, ServiceUnavailable, UserError
 from resolvers.runtime import Runtime
 from resolvers.tracking import TrackRequest, track
 
@@ -33,6 +35,8 @@ async def _json_body(request: Request, what: str) -> Any | Response:
 
 
 def _failure(exc: Exception) -> Response:
+    if isinstance(exc, Refused):
+        return refusal(exc)
     if isinstance(exc, NotFound):
         return error(404, exc.message, field=exc.field_path)
     if isinstance(exc, UserError):
@@ -61,7 +65,7 @@ async def track_event(request: Request) -> Response:
         return error(400, "Missing required fields: website_id", field="website_id")
     try:
         result = await _run(request, site_id.strip(), [payload])
-    except (UserError, ServiceUnavailable) as exc:
+    except (UserError, Refused, ServiceUnavailable) as exc:
         resp = _failure(exc)
         if resp.status_code == 503:
             resp.headers["Retry-After"] = "1"
@@ -89,7 +93,7 @@ async def track_batch(request: Request) -> Response:
         return error(400, "Missing required fields: siteId and events")
     try:
         result = await _run(request, site_id.strip(), events)
-    except (UserError, ServiceUnavailable) as exc:
+    except (UserError, Refused, ServiceUnavailable) as exc:
         resp = _failure(exc)
         if resp.status_code == 503:
             resp.headers["Retry-After"] = "1"

@@ -21,6 +21,7 @@ class UserErrorCode(Enum):
     FORBIDDEN = "FORBIDDEN"
     TAKEN = "TAKEN"
     UNAVAILABLE = "UNAVAILABLE"
+    RATE_LIMITED = "RATE_LIMITED"
 
 
 @strawberry.type(description="A problem with the input of a mutation; nothing was changed.")

@@ -12,7 +12,7 @@ from strawberry.types import Info
 from graph.context import Context
 from graph.http import peer_ip
 from graph.types.common import UserError, UserErrorCode
-from resolvers.errors import ServiceUnavailable
+from resolvers.errors import RateLimited, Refused, ServiceUnavailable
 from resolvers.errors import UserError as UserErrorExc
 from resolvers.event_input import Mode, snake_keys
 from resolvers.tracking import TrackRequest, track
@@ -111,6 +111,12 @@ async def _track(
         result = await track(ctx.runtime, req)
     except UserErrorExc as exc:
         return TrackEventsPayload(accepted=0, event_ids=[], user_errors=[UserError.of(exc)])
+    except Refused as exc:
+        code = (
+            UserErrorCode.RATE_LIMITED if isinstance(exc, RateLimited) else UserErrorCode.FORBIDDEN
+        )
+        err = UserError(field=None, message=exc.message, code=code)
+        return TrackEventsPayload(accepted=0, event_ids=[], user_errors=[err])
     except ServiceUnavailable:
         err = UserError(field=None, message="database unavailable, retry later",
                         code=UserErrorCode.UNAVAILABLE)  # fmt: skip
@@ -121,7 +127,11 @@ async def _track(
 
 @strawberry.type
 class TrackingMutations:
-    @strawberry.mutation(description="Record events like the browser tracker (public).")
+    @strawberry.mutation(
+        description="Record events like the browser tracker (public). A page of another "
+        "site (Origin/Referer) gets a FORBIDDEN user error; over the per-IP or per-website "
+        "events-per-minute limit, RATE_LIMITED."
+    )
     async def track_events(
         self, info: Info[Context, None], input: TrackEventsInput
     ) -> TrackEventsPayload:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
 
 from db.queries.websites import WebsiteRow
 from graph.context import Context
+from graph.types import events as event_types
 from graph.types import funnel as funnel_types
 from graph.types import stats as stats_types
 from graph.types.common import DeletePayload, UserError
+from graph.types.ranges import FilterInput, RangeInput
+from resolvers import definitions
 from resolvers import websites as ops
 from resolvers.errors import UserError as UserErrorExc
 
@@ -29,17 +33,48 @@ class Website:
 
     # --- stats (owned by graph/types/stats.py) ---
     @strawberry.field(description="Metrics over a range (see Stats).")
-    async def stats(self, info: Info[Context, None]) -> stats_types.Stats:
-        return await stats_types.resolve_stats(self, info)
+    async def stats(
+        self,
+        info: Info[Context, None],
+        range: Annotated[RangeInput, strawberry.argument(description=definitions.RANGE)],
+        timezone: Annotated[
+            str | None, strawberry.argument(description=definitions.TIME_ZONE)
+        ] = None,
+        filters: Annotated[
+            list[FilterInput] | None, strawberry.argument(description=definitions.FILTERS)
+        ] = None,
+    ) -> stats_types.Stats:
+        return await stats_types.resolve_stats(self, info, range, timezone, filters)
 
     @strawberry.field(description="Visitors and page views in the last 5 minutes (server time).")
     async def realtime(self, info: Info[Context, None]) -> stats_types.Realtime:
         return await stats_types.resolve_realtime(self, info)
 
+    @strawberry.field(description=definitions.EVENTS)
+    async def events(
+        self,
+        info: Info[Context, None],
+        first: Annotated[int, strawberry.argument(description="Events per page, 1–100.")] = 50,
+        after: Annotated[
+            str | None, strawberry.argument(description="pageInfo.endCursor of the last page.")
+        ] = None,
+        range: Annotated[
+            RangeInput | None, strawberry.argument(description="Only events in [from, to).")
+        ] = None,
+        filters: Annotated[
+            list[FilterInput] | None, strawberry.argument(description=definitions.FILTERS)
+        ] = None,
+    ) -> event_types.EventConnection:
+        return await event_types.resolve_events(self, info, first, after, range, filters)
+
     # --- funnels (owned by graph/types/funnel.py) ---
-    @strawberry.field(description="The website's funnels, newest first.")
+    @strawberry.field(description="The website's funnels, newest first (ties: by id).")
     async def funnels(
-        self, info: Info[Context, None], active_only: bool = False
+        self,
+        info: Info[Context, None],
+        active_only: Annotated[
+            bool, strawberry.argument(description="Only active funnels (loaded by the tracker).")
+        ] = False,
     ) -> list[funnel_types.Funnel]:
         return await funnel_types.resolve_funnels(self, info, active_only)
 

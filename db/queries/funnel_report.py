@@ -1,0 +1,288 @@
+"""SQL of funnel reports: one statement per report (metrics.md, Funnels).
+
+The rules (also in the GraphQL descriptions and ``resolvers/funnel_report.py``):
+
+* A *subject* is a visitor (``visitor_id``) or, when counted by session, a session.
+* An *attempt* starts at each step-1 event of the subject with ``start <= ts < end``.
+  Events of steps 2..n may lie after ``end`` but at most ``window`` after the step-1
+  event (``t_k - t_1 <= window``, inclusive). ``session_start``/``session_end`` events
+  are ignored.
+* ORDERED: steps 1..k matched by events in strictly increasing time order; other
+  events may happen in between.
+* STRICT: as ORDERED, and between two consecutive matched steps (times ``t_i`` and
+  ``t_(i+1)``) the subject has no other page view with ``t_i < ts <= t_(i+1)``.
+* ANY: step 1 starts the attempt; each of steps 2..k has a matching event strictly
+  after it and within the window, in any order (one event may satisfy several steps).
+* An attempt's depth is the furthest step it reaches; a subject's is the maximum over
+  its attempts. Time to convert = per converted subject, the minimum over its
+  attempts of (time of the last step − time of step 1) in seconds; for ANY the last
+  step is the latest of the earliest matches of steps 2..n.
+
+How (one statement, no per-subject round trip): ``ev`` reads the events that match a
+step (plus every page view for STRICT) once; ``g`` collapses them to one row per
+(subject, instant); a backwards running ``min`` over ``g`` gives, for every instant,
+the earliest later instant matching each step (``n2…nN``) and the next page view
+(``np``). Earliest-first (greedy) chaining is exact for these rules: from a fixed
+step-1 event, every reachable step-k instant shares the same next page view, so the
+earliest one dominates. Each further step is one equi-join on (subject, instant).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import asyncpg
+
+from db.errors import translated
+
+StepKind = Literal["PAGE", "CUSTOM", "EVENT"]
+Ordering = Literal["ORDERED", "STRICT", "ANY"]
+CountBy = Literal["VISITOR", "SESSION"]
+
+FUNNEL_EVENT_TYPE = "funnel_step"
+#: Upper bounds (seconds) of the time-to-convert histogram; the window closes the list.
+HISTOGRAM_EDGES = (
+    10, 30, 60, 300, 900, 1800, 3600, 10800, 21600, 43200,
+    86400, 259200, 604800, 1209600, 2592000,
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StepMatch:
+    """What one step matches. ``value``: LIKE pattern (PAGE), event name (CUSTOM)."""
+
+    kind: StepKind
+    value: str
+    properties: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class FunnelSpec:
+    """Everything a report statement depends on (besides the range)."""
+
+    funnel_id: str
+    website_id: str
+    steps: tuple[StepMatch, ...]
+    window: timedelta
+    count_by: CountBy
+    ordering: Ordering
+
+
+@dataclass(frozen=True)
+class ReportCounts:
+    """``reached[k]`` subjects reached step k+1; durations in seconds (None: nobody)."""
+
+    reached: list[int]
+    mean: float | None
+    median: float | None
+    histogram: list[tuple[float, int]]
+
+
+def like_pattern(pattern: str) -> str:
+    """A step path pattern as an anchored LIKE pattern: ``*`` → ``%``, rest literal."""
+    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%")
+
+
+def histogram_edges(window_seconds: float) -> list[float]:
+    return [float(e) for e in HISTOGRAM_EDGES if e < window_seconds] + [float(window_seconds)]
+
+
+class _Sql:
+    """Builds one statement; parameters $1 site, $2 start, $3 end, $4 window."""
+
+    def __init__(self, spec: FunnelSpec) -> None:
+        self.spec = spec
+        self.args: list[Any] = []
+
+    def param(self, value: Any) -> str:
+        self.args.append(value)
+        return f"${len(self.args) + 4}"
+
+    def condition(self, index: int, step: StepMatch) -> str:
+        if step.kind == "PAGE":
+            return f"(event_type = 'pageview' AND page LIKE {self.param(step.value)})"
+        if step.kind == "CUSTOM":
+            cond = f"event_type = {self.param(step.value)}"
+            if step.properties:
+                cond += f" AND coalesce(properties @> {self.param(step.properties)}::jsonb, false)"
+            return f"({cond})"
+        return (
+            f"(event_type = '{FUNNEL_EVENT_TYPE}'"
+            f" AND properties->>'funnel_id' = {self.param(self.spec.funnel_id)}"
+            f" AND properties->>'step' = '{index + 1}'"
+            " AND coalesce(properties->>'event_type', '') <> 'dropoff')"
+        )
+
+    def attempts(self) -> str:
+        """CTEs ending in ``att(subj, sid, t1, depth, dur)``: one row per attempt."""
+        spec, n = self.spec, len(self.spec.steps)
+        subj = "visitor_id" if spec.count_by == "VISITOR" else "session_id"
+        conds = [self.condition(i, s) for i, s in enumerate(spec.steps)]
+        strict = spec.ordering == "STRICT"
+        wanted = " OR ".join(conds + (["event_type = 'pageview'"] if strict else []))
+        ms = ", ".join(f"{c} AS m{i + 1}" for i, c in enumerate(conds))
+        g_ms = ", ".join(f"bool_or(m{i}) AS m{i}" for i in range(1, n + 1))
+        nexts = ", ".join(f"min(ts) FILTER (WHERE m{k}) OVER w AS n{k}" for k in range(2, n + 1))
+        x_ms = ", ".join(f"m{i}" for i in range(1, n + 1))
+        # page views: how many at this instant (STRICT), and the next one after it
+        pv_count = "count(*) FILTER (WHERE pv)" if strict else "0"
+        next_pv = "min(ts) FILTER (WHERE pvc > 0) OVER w" if strict else "NULL::timestamptz"
+        ctes = [
+            f"""ev AS (
+  SELECT {subj} COLLATE "C" AS subj, session_id AS sid, ts, event_type = 'pageview' AS pv, {ms}
+  FROM events
+  WHERE website_id = $1 AND ts >= $2::timestamptz AND ts < $3::timestamptz + $4::interval
+    AND event_type NOT IN ('session_start', 'session_end') AND ({wanted}))""",
+            f"""g AS (
+  SELECT subj, ts, min(sid) FILTER (WHERE m1) AS sid1, {g_ms},
+         {pv_count} AS pvc
+  FROM ev GROUP BY subj, ts)""",
+            f"""nx AS MATERIALIZED (
+  SELECT subj, ts, sid1, {x_ms}, pvc, {nexts}, {next_pv} AS np
+  FROM g
+  WINDOW w AS (PARTITION BY subj ORDER BY ts DESC
+               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING))""",
+        ]
+        if spec.ordering == "ANY":
+            cols = []
+            for k in range(2, n + 1):
+                ok = " AND ".join(f"n{j} <= ts + $4::interval" for j in range(2, k + 1))
+                latest = ", ".join(f"n{j}" for j in range(2, k + 1))
+                cols.append(f"CASE WHEN {ok} THEN greatest({latest}) END AS t{k}")
+            ctes.append(
+                f"""c{n} AS (
+  SELECT subj, sid1 AS sid, ts AS t1, {", ".join(cols)}
+  FROM nx WHERE m1 AND ts >= $2 AND ts < $3)"""
+            )
+        else:
+            ctes.append(
+                "c1 AS (SELECT subj, sid1 AS sid, ts AS t1 FROM nx WHERE m1 AND ts >= $2 AND ts < $3)"
+            )
+            for k in range(2, n + 1):
+                ctes.append(self._chain_step(k, strict))
+        depth = " ".join(f"WHEN t{k} IS NOT NULL THEN {k}" for k in range(n, 1, -1))
+        ctes.append(
+            f"""att AS (
+  SELECT subj, sid, t1, CASE {depth} ELSE 1 END AS depth,
+         extract(epoch FROM t{n} - t1)::float8 AS dur
+  FROM c{n})"""
+        )
+        return "WITH " + ",\n".join(ctes)
+
+    def _chain_step(self, k: int, strict: bool) -> str:
+        prev = f"c{k - 1}"
+        join_x = f"LEFT JOIN nx x ON x.subj = c.subj AND x.ts = c.t{k - 1} AND x.m{k - 1}"
+        within = "<= c.t1 + $4::interval"
+        if not strict:
+            expr = f"CASE WHEN x.n{k} {within} THEN x.n{k} END"
+            return f"c{k} AS (SELECT c.*, {expr} AS t{k} FROM {prev} c {join_x})"
+        if self.spec.steps[k - 1].kind == "PAGE":
+            expr = f"CASE WHEN y.pvc = 1 AND y.m{k} AND y.ts {within} THEN y.ts END"
+            join_y = f"LEFT JOIN nx y ON y.subj = c.subj AND y.ts = x.np AND y.m{k}"
+            return f"c{k} AS (SELECT c.*, {expr} AS t{k} FROM {prev} c {join_x} {join_y})"
+        expr = f"CASE WHEN x.n{k} {within} AND x.n{k} < coalesce(x.np, 'infinity') THEN x.n{k} END"
+        return f"c{k} AS (SELECT c.*, {expr} AS t{k} FROM {prev} c {join_x})"
+
+
+def _base_args(spec: FunnelSpec, start: datetime, end: datetime) -> list[Any]:
+    return [spec.website_id, start, end, spec.window]
+
+
+#: Reports are one large statement whose planner estimates are poor: JIT compilation
+#: alone can cost more than the query (seconds), and sorts spill with a small work_mem.
+_SESSION = "SET LOCAL jit = off; SET LOCAL work_mem = '64MB'"
+
+
+async def _fetch(pool: asyncpg.Pool, sql: str, args: list[Any]) -> list[asyncpg.Record]:
+    """Run one report statement in a transaction with the settings above."""
+    async with translated(), pool.acquire() as conn, conn.transaction(readonly=True):
+        await conn.execute(_SESSION)
+        rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
+    return rows
+
+
+async def counts(
+    pool: asyncpg.Pool, spec: FunnelSpec, start: datetime, end: datetime
+) -> ReportCounts:
+    """Per-step reached counts and time-to-convert stats over ``[start, end)``."""
+    q = _Sql(spec)
+    n = len(spec.steps)
+    head = q.attempts()
+    edges = histogram_edges(spec.window.total_seconds())
+    reached = ", ".join(
+        ["count(*)"] + [f"count(*) FILTER (WHERE depth >= {k})" for k in range(2, n + 1)]
+    )
+    cum = ", ".join(f"count(dur) FILTER (WHERE dur <= {e!r})" for e in edges)
+    sql = f"""{head},
+per AS (SELECT subj, max(depth) AS depth, min(dur) AS dur FROM att GROUP BY subj)
+SELECT ARRAY[{reached}]::int[] AS reached, avg(dur)::float8 AS mean,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY dur) AS median,
+       ARRAY[{cum}]::int[] AS cum
+FROM per"""
+    [row] = await _fetch(pool, sql, [*_base_args(spec, start, end), *q.args])
+    cumulative: list[int] = list(row["cum"])
+    hist = [(edge, cumulative[i] - (cumulative[i - 1] if i else 0)) for i, edge in enumerate(edges)]
+    return ReportCounts(list(row["reached"]), row["mean"], row["median"], hist)
+
+
+def _best(q: _Sql) -> str:
+    """CTEs ending in ``best``: each subject's deepest attempt (ties: earliest step 1)."""
+    return (
+        q.attempts()
+        + """,
+best AS (SELECT DISTINCT ON (subj) subj, sid, t1, depth FROM att ORDER BY subj, depth DESC, t1)"""
+    )
+
+
+async def daily(
+    pool: asyncpg.Pool,
+    spec: FunnelSpec,
+    start: datetime,
+    end: datetime,
+    tz: str,
+) -> list[tuple[Any, int, int]]:
+    """(local date of the best attempt's step-1 event, entered, converted), by date."""
+    q = _Sql(spec)
+    tz_param = q.param(tz)
+    sql = f"""{_best(q)}
+SELECT (t1 AT TIME ZONE {tz_param})::date AS day, count(*)::int AS entered,
+       count(*) FILTER (WHERE depth = {len(spec.steps)})::int AS converted
+FROM best GROUP BY 1 ORDER BY 1"""
+    rows = await _fetch(pool, sql, [*_base_args(spec, start, end), *q.args])
+    return [(r["day"], r["entered"], r["converted"]) for r in rows]
+
+
+async def breakdown(
+    pool: asyncpg.Pool,
+    spec: FunnelSpec,
+    start: datetime,
+    end: datetime,
+    value_sql: str,
+    limit: int,
+    offset: int,
+) -> tuple[list[tuple[str, int, int]], int]:
+    """Rows (value, entered, converted) of subjects by a dimension of the session of
+    their best attempt's step-1 event (``value_sql`` over ``sessions s``), entered
+    descending then value ascending; plus the total number of rows."""
+    q = _Sql(spec)
+    lim, off = q.param(limit), q.param(offset)
+    sql = f"""{_best(q)},
+br AS (
+  SELECT {value_sql} AS value, count(*)::int AS entered,
+         count(*) FILTER (WHERE b.depth = {len(spec.steps)})::int AS converted
+  FROM best b LEFT JOIN sessions s ON s.website_id = $1 AND s.session_id = b.sid
+  GROUP BY 1)
+SELECT (SELECT count(*) FROM br)::int AS total,
+       (SELECT coalesce(json_agg(json_build_array(value, entered, converted)
+                 ORDER BY entered DESC, value), '[]'::json)
+        FROM (SELECT * FROM br ORDER BY entered DESC, value LIMIT {lim} OFFSET {off}) p) AS page"""
+    [row] = await _fetch(pool, sql, [*_base_args(spec, start, end), *q.args])
+    return [(str(v), int(e), int(c)) for v, e, c in row["page"]], int(row["total"])
+
+
+def dump_sql(spec: FunnelSpec) -> str:
+    """The attempts part of the statement, for debugging and EXPLAIN."""
+    return _Sql(spec).attempts()

@@ -1,0 +1,251 @@
+"""The stats scan: summary, time series and breakdowns of many scopes in ONE statement.
+
+A *scope* is (website, [lo, hi)). One statement answers, for every scope of a plan,
+the summary, the buckets of each requested interval and the rows of each requested
+breakdown, under one list of filters:
+
+* events side — events with ``ts`` in the scope (``session_start``/``session_end``
+  ignored), filtered, grouped with ``GROUPING SETS`` into visitors (distinct),
+  page views and custom events;
+* sessions side — sessions with ``started_at`` in the scope, filtered, grouped the same
+  way into visits, bounces, summed duration (seconds) and summed page views;
+* both sides are merged per (scope, set, value) and breakdown rows are ranked by
+  visitors descending, then value ascending in code-point order (``COLLATE "C"``);
+  only rows with visitors > 0 within each set's rank window are returned, with the
+  count of such rows (``total``).
+
+Set codes: 0 = summary, 1..k = the plan's intervals, k+1.. = the plan's dimensions.
+Calendar buckets (DAY/WEEK/MONTH) come back as the local wall time of the bucket's
+start encoded as a UTC instant; HOUR buckets as the real instant of the local hh:00.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from db.errors import DatabaseError, translated
+from db.queries.dimensions import (
+    NOT_IGNORED,
+    SESSION_DIMENSIONS,
+    FilterSpec,
+    Params,
+    event_filter_sql,
+    event_value_sql,
+    needs_session_join,
+    session_filter_sql,
+    session_value_sql,
+)
+
+CALENDAR_UNITS = {"DAY": "day", "WEEK": "week", "MONTH": "month"}
+
+
+class InvalidPattern(DatabaseError):
+    """PostgreSQL refused a MATCHES regular expression."""
+
+
+@dataclass(frozen=True)
+class ScanScope:
+    """A website and a half-open UTC range."""
+
+    website_id: str
+    lo: datetime
+    hi: datetime
+
+
+@dataclass(frozen=True)
+class DimensionSpec:
+    """A breakdown set; rows ranked ``lo < rank <= hi`` are returned."""
+
+    dimension: str
+    property: str | None
+    lo: int
+    hi: int
+
+
+@dataclass(frozen=True)
+class ScanPlan:
+    scopes: tuple[ScanScope, ...]
+    filters: tuple[FilterSpec, ...]
+    zone: str | None
+    intervals: tuple[str, ...]
+    dimensions: tuple[DimensionSpec, ...]
+
+    @property
+    def first_dimension_code(self) -> int:
+        return 1 + len(self.intervals)
+
+
+@dataclass(frozen=True)
+class ScanRow:
+    """One aggregated group. ``scope`` indexes ``plan.scopes``; metrics of a side that
+    has no group for this value are None. ``duration`` is summed seconds."""
+
+    scope: int
+    code: int
+    key: str | None
+    bucket: datetime | None
+    visitors: int | None
+    pageviews: int | None
+    events: int | None
+    visits: int | None
+    bounces: int | None
+    duration: float | None
+    session_pageviews: int | None
+    total: int | None
+    rank: int
+
+
+def _bucket_sql(column: str, interval: str, zone: str) -> str:
+    local = f"({column} AT TIME ZONE {zone})"
+    if interval == "HOUR":  # the instant whose local time reads hh:00 (DST-safe)
+        return f"({column} - ({local} - date_trunc('hour', {local})))"
+    return f"(date_trunc('{CALENDAR_UNITS[interval]}', {local}) AT TIME ZONE 'UTC')"
+
+
+def _grouped(columns: list[tuple[int, str]]) -> tuple[str, str]:
+    """GROUPING SETS clause and set-code expression for ``columns`` [(code, name)]."""
+    sets = ", ".join(["(scope)", *(f"(scope, {name})" for _, name in columns)])
+    if not columns:
+        return f"GROUPING SETS ({sets})", "0"
+    whens = " ".join(f"WHEN GROUPING({name}) = 0 THEN {code}" for code, name in columns)
+    return f"GROUPING SETS ({sets})", f"CASE {whens} ELSE 0 END"
+
+
+def build_scan(plan: ScanPlan) -> tuple[str, list[Any]]:
+    """The statement and its arguments for ``plan``."""
+    p = Params()
+    sites = p.add([s.website_id for s in plan.scopes], "::text[]")
+    los = p.add([s.lo for s in plan.scopes], "::timestamptz[]")
+    his = p.add([s.hi for s in plan.scopes], "::timestamptz[]")
+    zone = p.add(plan.zone, "::text") if plan.intervals else ""
+    dims = tuple(d.dimension for d in plan.dimensions)
+    join = needs_session_join(plan.filters, dims)
+
+    ev_cols: list[tuple[int, str, str]] = []  # (code, name, expression)
+    ss_cols: list[tuple[int, str, str]] = []
+    for i, interval in enumerate(plan.intervals, start=1):
+        ev_cols.append((i, f"b{i}", _bucket_sql("e.ts", interval, zone)))
+        ss_cols.append((i, f"b{i}", _bucket_sql("s.started_at", interval, zone)))
+    for i, d in enumerate(plan.dimensions, start=plan.first_dimension_code):
+        if d.dimension in SESSION_DIMENSIONS:
+            ev_cols.append((i, f"d{i}", session_value_sql(d.dimension, "s")))
+            ss_cols.append((i, f"d{i}", session_value_sql(d.dimension, "s")))
+        else:
+            prop = p.add(d.property, "::text") if d.dimension == "PROPERTY" else None
+            ev_cols.append((i, f"d{i}", event_value_sql(d.dimension, prop, "e")))
+
+    ev_where = [NOT_IGNORED, *(event_filter_sql(f, p) for f in plan.filters)]
+    ss_where = ["TRUE", *(session_filter_sql(f, p) for f in plan.filters)]
+    n_intervals = len(plan.intervals)
+    ranks = [0] * plan.first_dimension_code + [d.lo for d in plan.dimensions]
+    limits = [0] * plan.first_dimension_code + [d.hi for d in plan.dimensions]
+    lo_rank = p.add(ranks, "::int[]")
+    hi_rank = p.add(limits, "::int[]")
+
+    def side(cols: list[tuple[int, str, str]]) -> tuple[str, str, str, str]:
+        select = "".join(f", {expr} AS {name}" for _, name, expr in cols)
+        grouping, code = _grouped([(c, n) for c, n, _ in cols])
+        buckets = [n for c, n, _ in cols if c <= n_intervals]
+        keys = [n for c, n, _ in cols if c > n_intervals]
+        bucket = f"COALESCE({', '.join(buckets)})" if buckets else "NULL::timestamptz"
+        key = f"COALESCE({', '.join(keys)})" if keys else "NULL::text"
+        return select, grouping, code, f"{key} AS key, {bucket} AS bucket"
+
+    ev_select, ev_group, ev_code, ev_key = side(ev_cols)
+    ss_select, ss_group, ss_code, ss_key = side(ss_cols)
+    session_join = (
+        "JOIN sessions s ON s.website_id = e.website_id AND s.session_id = e.session_id"
+        if join
+        else ""
+    )
+    sql = f"""
+WITH q AS (
+    SELECT * FROM unnest({sites}, {los}, {his}) WITH ORDINALITY AS q(website_id, lo, hi, scope)
+), ev AS (
+    SELECT q.scope, e.visitor_id, e.event_type = 'pageview' AS pv{ev_select}
+    FROM q JOIN events e ON e.website_id = q.website_id AND e.ts >= q.lo AND e.ts < q.hi
+    {session_join}
+    WHERE {" AND ".join(ev_where)}
+), ea AS (
+    SELECT scope, {ev_code} AS code, {ev_key},
+        count(DISTINCT visitor_id) AS visitors,
+        count(*) FILTER (WHERE pv) AS pageviews,
+        count(*) FILTER (WHERE NOT pv) AS events
+    FROM ev GROUP BY {ev_group}
+), ss AS (
+    SELECT q.scope, s.pageviews = 1 AND s.events = 0 AS bounce,
+        extract(epoch FROM s.last_seen - s.started_at) AS duration,
+        s.pageviews AS spv{ss_select}
+    FROM q JOIN sessions s
+        ON s.website_id = q.website_id AND s.started_at >= q.lo AND s.started_at < q.hi
+    WHERE {" AND ".join(ss_where)}
+), sa AS (
+    SELECT scope, {ss_code} AS code, {ss_key},
+        count(*) AS visits, count(*) FILTER (WHERE bounce) AS bounces,
+        sum(duration) AS duration, sum(spv) AS spv
+    FROM ss GROUP BY {ss_group}
+), m AS (
+    SELECT scope, code, key, bucket, max(visitors) AS visitors, max(pageviews) AS pageviews,
+        max(events) AS events, max(visits) AS visits, max(bounces) AS bounces,
+        max(duration) AS duration, max(spv) AS spv
+    FROM (
+        SELECT scope, code, key, bucket, visitors, pageviews, events,
+            NULL::bigint AS visits, NULL::bigint AS bounces, NULL::numeric AS duration,
+            NULL::bigint AS spv
+        FROM ea
+        UNION ALL
+        SELECT scope, code, key, bucket, NULL, NULL, NULL, visits, bounces, duration, spv
+        FROM sa
+    ) u
+    WHERE code < {plan.first_dimension_code} OR key IS NOT NULL
+    GROUP BY scope, code, key, bucket
+), r AS (
+    SELECT m.*,
+        row_number() OVER (PARTITION BY scope, code
+                           ORDER BY visitors DESC NULLS LAST, key COLLATE "C") AS rn,
+        count(visitors) OVER (PARTITION BY scope, code) AS total
+    FROM m
+)
+SELECT scope, code, key, bucket, visitors, pageviews, events, visits, bounces,
+    duration::float8 AS duration, spv, total, rn
+FROM r
+WHERE code < {plan.first_dimension_code} OR rn = 1
+   OR (visitors IS NOT NULL AND rn > ({lo_rank})[code + 1] AND rn <= ({hi_rank})[code + 1])
+"""
+    return sql, p.values
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+async def scan(pool: asyncpg.Pool, plan: ScanPlan) -> list[ScanRow]:
+    """Run ``plan`` (one statement). ``InvalidPattern`` for a regex PostgreSQL refuses."""
+    sql, args = build_scan(plan)
+    try:
+        async with translated():
+            records = await pool.fetch(sql, *args)
+    except asyncpg.exceptions.InvalidRegularExpressionError as exc:
+        raise InvalidPattern(str(exc)) from exc
+    return [
+        ScanRow(
+            scope=int(r["scope"]) - 1,
+            code=int(r["code"]),
+            key=r["key"],
+            bucket=r["bucket"],
+            visitors=_int(r["visitors"]),
+            pageviews=_int(r["pageviews"]),
+            events=_int(r["events"]),
+            visits=_int(r["visits"]),
+            bounces=_int(r["bounces"]),
+            duration=None if r["duration"] is None else float(r["duration"]),
+            session_pageviews=_int(r["spv"]),
+            total=_int(r["total"]),
+            rank=int(r["rn"]),
+        )  # fmt: skip
+        for r in records
+    ]

@@ -1,0 +1,39 @@
+"""``deleteVisitorData``: erase one visitor of one website (write scope on it)."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from graph.context import Context
+from graph.types.common import DeletePayload, UserError
+from resolvers import privacy as ops
+from resolvers.errors import UserError as UserErrorExc
+
+
+@strawberry.input(description="The visitor whose data to erase.")
+class DeleteVisitorDataInput:
+    website_id: strawberry.ID = strawberry.field(description="The website (write scope).")
+    visitor_id: str = strawberry.field(
+        description="The visitor id as stored in events (1–255 characters)."
+    )
+
+
+@strawberry.type
+class PrivacyMutations:
+    @strawberry.mutation(
+        description="Erase every event and session of one visitor of one website, in one "
+        "transaction, recorded in the audit log (write scope on the website). deletedId is "
+        "the visitor id (also when the visitor had no data)."
+    )
+    async def delete_visitor_data(
+        self, info: Info[Context, None], input: DeleteVisitorDataInput
+    ) -> DeletePayload:
+        ctx = info.context
+        try:
+            await ops.delete_visitor(
+                ctx.runtime, ctx.principal, str(input.website_id), input.visitor_id
+            )
+        except UserErrorExc as exc:
+            return DeletePayload(deleted_id=None, user_errors=[UserError.of(exc)])
+        return DeletePayload(deleted_id=strawberry.ID(input.visitor_id.strip()), user_errors=[])

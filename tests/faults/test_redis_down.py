@@ -1,0 +1,128 @@
+"""Redis outage: a real ``footfall serve`` using a Redis that we start (its own
+``redis-server`` on a free port in a temp dir — never the machine's) keeps tracking and
+answering queries when that Redis stops, still enforces rate limits (in process), and
+returns to Redis when it is back."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+import redis
+
+from tests.conftest import API_KEY, JWT_SECRET
+from tests.faults.server import ServerProcess, free_port
+
+pytestmark = pytest.mark.slow
+LIMIT = 40  # events per minute per IP on the server under test
+
+QUERY = """query($id: ID!) { website(id: $id) { id stats(range: {preset: LAST_24_HOURS})
+  { summary { pageviews visitors } } } }"""
+
+
+class RedisServer:
+    """A throw-away ``redis-server`` (no persistence) on ``port``, data in ``workdir``."""
+
+    def __init__(self, port: int, workdir: Path) -> None:
+        self.port, self.workdir = port, workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        exe = shutil.which("redis-server")
+        assert exe, "redis-server is required for this test"
+        self.proc = subprocess.Popen(
+            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if redis.Redis(port=self.port, socket_timeout=0.2).ping():
+                    return
+            except redis.RedisError:
+                time.sleep(0.05)
+        raise TimeoutError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    with tempfile.TemporaryDirectory(prefix="footfall-redis-") as tmp:
+        server = RedisServer(free_port(), Path(tmp))
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+async def track(client: httpx.AsyncClient, site: str, n: int = 1) -> int:
+    r = await client.post("/api/v1/analytics/event/batch", json={"siteId": site, "events": [
+        {"visitor_id": f"v{uuid.uuid4().hex[:6]}", "page": "/"} for _ in range(n)]})  # fmt: skip
+    return r.status_code
+
+
+async def query(client: httpx.AsyncClient, site: str) -> dict[str, object]:
+    r = await client.post("/graphql", json={"query": QUERY, "variables": {"id": site}},
+                          headers={"X-API-Key": API_KEY})  # fmt: skip
+    assert r.status_code == 200, r.text
+    body: dict[str, object] = r.json()
+    assert "errors" not in body, body
+    return body
+
+
+async def test_tracking_and_queries_survive_a_redis_outage(
+    database_url: str, own_redis: RedisServer
+) -> None:
+    site = f"redis-{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(database_url)
+    server = ServerProcess({
+        "DATABASE_URL": database_url, "REDIS_URL": f"redis://127.0.0.1:{own_redis.port}/0",
+        "ENVIRONMENT": "test", "LOG_LEVEL": "error", "GLOBAL_API_KEY": API_KEY,
+        "JWT_SECRET": JWT_SECRET, "RATE_LIMIT_IP_PER_MINUTE": str(LIMIT),
+    })  # fmt: skip
+    server.start()
+    try:
+        await conn.execute("INSERT INTO websites (id, domain) VALUES ($1, 'redis.example')", site)
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            assert await track(client, site, 5) == 201
+            await query(client, site)
+            probe = redis.Redis(port=own_redis.port)
+            assert any(b":rl:ip:" in k for k in probe.keys("ff:*")), "limits live in Redis"
+
+            own_redis.stop()  # --- outage ---
+            started = time.monotonic()
+            for _ in range(5):
+                assert await track(client, site, 2) == 201
+                body = await query(client, site)
+                assert body["data"]["website"]["stats"]["summary"]["pageviews"] >= 5  # type: ignore[index]
+            assert time.monotonic() - started < 10, "an outage must not make requests slow"
+            # Limits still hold, per process: LIMIT more events fit, then 429.
+            statuses = [await track(client, site, 1) for _ in range(LIMIT + 5)]
+            assert 429 in statuses and statuses[0] == 201
+
+            own_redis.start()  # --- back ---
+            await asyncio.sleep(5.5)  # the limiter retries Redis after its cool-down
+            await query(client, site)
+            assert await track(client, site, 1) == 201  # counted in Redis again
+            assert any(b":rl:ip:" in k for k in probe.keys("ff:*"))
+        stored = await conn.fetchval("SELECT count(*) FROM events WHERE website_id = $1", site)
+        assert stored >= 5 + 10 + 1
+    finally:
+        server.terminate()
+        await conn.execute("DELETE FROM events WHERE website_id = $1", site)
+        await conn.close()

@@ -1,0 +1,263 @@
+"""Limits: tracking rate limits (429 + Retry-After) and the Origin rule (403), GraphQL
+cost (extensions.cost, maximum, per-caller budget), error masking and suggestions."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+import strawberry
+
+from graph.auth import create_token
+from graph.masking import FootfallSchema, mask_errors
+from graph.schema import schema
+from graph.settings import Settings
+from resolvers.errors import UserError
+from resolvers.limits import RateLimiter, wait_seconds
+from tests.conftest import API_KEY, gql, make_website
+from tests.security_support import CREATE_FUNNEL, TRACK, bearer, event_count, other_app
+
+WEBSITES = "{ websites { id } }"
+
+
+def event(site: str, **extra: Any) -> dict[str, Any]:
+    return {"website_id": site, "visitor_id": "v1", "session_id": "s1", "event_type": "pageview",
+            "page": "/", **extra}  # fmt: skip
+
+
+# --- the limiter -------------------------------------------------------------------------
+
+
+def test_wait_seconds() -> None:
+    assert wait_seconds(0, 10, 1, 10, 30, 60) == 36  # full: next window, once 10·(1−t/60) ≤ 9
+    assert wait_seconds(10, 0, 1, 10, 0, 60) == 6  # previous window decays: 10·(1−t/60) ≤ 9
+    assert wait_seconds(0, 0, 11, 10, 0, 60) == 60  # never fits: a whole window
+    assert 1 <= wait_seconds(5, 5, 1, 10, 59.9, 60) <= 60
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+async def test_sliding_window(backend: str, redis_url: str) -> None:
+    now = [6000.0]
+    client = aioredis.from_url(redis_url) if backend == "redis" else None
+    limiter = RateLimiter(client, f"test-{uuid.uuid4().hex[:8]}", clock=lambda: now[0])
+    try:
+        assert limiter.using_redis is (backend == "redis")
+        assert (await limiter.hit([("k", 10)], 4)).allowed
+        assert (await limiter.hit([("k", 10)], 4)).allowed
+        refused = await limiter.hit([("k", 10)], 4)
+        assert not refused.allowed and refused.retry_after == 75  # 60 s + until 8·(1−t/60) ≤ 6
+        assert (await limiter.hit([("k", 10)], 2)).allowed
+        # Half-way through the next minute, 50 % of the previous count (10) remains.
+        now[0] += 90
+        assert (await limiter.hit([("k", 10)], 5)).allowed
+        assert not (await limiter.hit([("k", 10), ("other", 100)], 1)).allowed
+        assert (await limiter.hit([("other", 100)], 1)).allowed  # keys are separate
+        assert (await limiter.hit([("k", 0)], 1000)).allowed  # 0 = unlimited
+    finally:
+        if client is not None:
+            await client.aclose()
+
+
+# --- tracking rate limits ----------------------------------------------------------------
+
+
+async def test_tracking_rate_limit_per_ip(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], settings: Settings, pool: Any
+) -> None:
+    site = await make_website(client, admin_headers)
+    async with other_app(settings, "198.51.100.31", rate_limit_ip_per_minute=5) as (c, _):
+        for _ in range(5):
+            assert (await c.post("/api/v1/analytics/event", json=event(site))).status_code == 201
+        r = await c.post("/api/v1/analytics/event", json=event(site))
+        assert r.status_code == 429
+        assert 1 <= int(r.headers["Retry-After"]) <= 60
+        assert "rate limit" in r.json()["error"]
+        r = await c.post("/api/v1/analytics/event/batch",
+                         json={"siteId": site, "events": [event(site)]})  # fmt: skip
+        assert r.status_code == 429 and r.headers["Retry-After"]
+        res = await gql(c, TRACK, {"i": {"websiteId": site, "events": [{"page": "/"}]}})
+        assert res["data"]["trackEvents"]["userErrors"][0]["code"] == "RATE_LIMITED"
+        # The funnel tracker's door is limited too (answered by the app's handler).
+        res = await gql(client, CREATE_FUNNEL, {"i": {"websiteId": site, "name": "f", "steps": [
+            {"name": "a", "type": "PAGE", "pattern": "/"},
+            {"name": "b", "type": "PAGE", "pattern": "/b"}]}}, admin_headers)  # fmt: skip
+        funnel = res["data"]["createFunnel"]["funnel"]["id"]
+        r = await c.post("/api/v1/funnels/track", json={"funnel_id": funnel, "website_id": site,
+                         "visitor_id": "v1", "session_id": "s1", "current_step": 1})  # fmt: skip
+        assert r.status_code == 429 and r.headers["Retry-After"]
+    assert await event_count(pool, site) == 5
+    # The main app (another client IP, default limits) is not affected.
+    assert (await client.post("/api/v1/analytics/event", json=event(site))).status_code == 201
+
+
+async def test_tracking_rate_limit_per_website_counts_events(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], settings: Settings, pool: Any
+) -> None:
+    site = await make_website(client, admin_headers)
+    async with other_app(settings, "198.51.100.32", rate_limit_ip_per_minute=0,
+                         rate_limit_website_per_minute=4) as (c, _):  # fmt: skip
+        batch = {"siteId": site, "events": [event(site), event(site), event(site)]}
+        assert (await c.post("/api/v1/analytics/event/batch", json=batch)).status_code == 201
+        r = await c.post("/api/v1/analytics/event/batch", json=batch)  # 3 + 3 > 4
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
+        assert (await c.post("/api/v1/analytics/event", json=event(site))).status_code == 201
+    assert await event_count(pool, site) == 4
+
+
+def test_rate_limit_settings_from_env() -> None:
+    s = Settings.from_env({"RATE_LIMIT_IP_PER_MINUTE": "100",
+                           "RATE_LIMIT_WEBSITE_PER_MINUTE": "0"})  # fmt: skip
+    assert (s.rate_limit_ip_per_minute, s.rate_limit_website_per_minute) == (100, 0)
+    d = Settings.from_env({})
+    assert (d.rate_limit_ip_per_minute, d.rate_limit_website_per_minute) == (6000, 60_000)
+    for name, bad in (("RATE_LIMIT_IP_PER_MINUTE", "lots"), ("RATE_LIMIT_WEBSITE_PER_MINUTE",
+                      "-1"), ("GRAPHQL_MAX_COST", "0"), ("GRAPHQL_COST_PER_MINUTE", "x")):  # fmt: skip
+        with pytest.raises(ValueError, match=name):
+            Settings.from_env({name: bad})
+
+
+# --- Origin ------------------------------------------------------------------------------
+
+ORIGINS = {
+    "https://shop.example": 201,
+    "https://www.shop.example": 201,
+    "https://blog.shop.example:8443": 201,
+    "http://localhost:3000": 201,  # outside production
+    "null": 201,  # sandboxed page: treated as no Origin
+    "https://evil.example": 403,
+    "https://shop.example.evil.com": 403,
+    "https://evilshop.example": 403,
+    "not a url": 403,
+}
+
+
+async def test_origin_must_match_the_website(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], pool: Any
+) -> None:
+    site = await make_website(client, admin_headers, domain="shop.example")
+    for origin, status in ORIGINS.items():
+        r = await client.post("/api/v1/analytics/event", json=event(site),
+                              headers={"Origin": origin})  # fmt: skip
+        assert r.status_code == status, (origin, r.text)
+        if status == 403:
+            assert "does not match" in r.json()["error"]
+    stored = await event_count(pool, site)
+    referers = {"https://shop.example/pricing?x=1": 201, "https://evil.example/": 403}
+    for referer, status in referers.items():
+        for path, body in (("/api/v1/analytics/event", event(site)),
+                           ("/api/v1/analytics/event/batch", {"siteId": site,
+                                                              "events": [event(site)]})):  # fmt: skip
+            r = await client.post(path, json=body, headers={"Referer": referer})
+            assert r.status_code == status, (referer, path)
+    assert (await client.post("/api/v1/analytics/event", json=event(site))).status_code == 201
+    assert await event_count(pool, site) == stored + 3
+    res = await gql(client, TRACK, {"i": {"websiteId": site, "events": [{"page": "/"}]}},
+                    {"Origin": "https://evil.example"})  # fmt: skip
+    assert res["data"]["trackEvents"]["userErrors"][0]["code"] == "FORBIDDEN"
+
+
+async def test_loopback_origins_in_production(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], settings: Settings
+) -> None:
+    real = await make_website(client, admin_headers, domain="real.example")
+    dev = await make_website(client, admin_headers, domain="localhost")
+    async with other_app(settings, "198.51.100.33", environment="production") as (c, _):
+        for site, status in ((real, 403), (dev, 201)):
+            r = await c.post("/api/v1/analytics/event", json=event(site),
+                             headers={"Origin": "http://localhost:8080"})  # fmt: skip
+            assert r.status_code == status, site
+
+
+# --- GraphQL cost ------------------------------------------------------------------------
+
+BREAKDOWN = """query($id: ID!, $n: Int!) { website(id: $id) { stats(range: {preset: LAST_7_DAYS})
+  { breakdown(dimension: PAGE, limit: $n) { rows { value } } } } }"""
+
+
+async def test_cost_is_reported(client: httpx.AsyncClient, admin_headers: dict[str, str]) -> None:
+    site = await make_website(client, admin_headers)
+    res = await gql(client, WEBSITES, headers=admin_headers)
+    assert res["extensions"]["cost"] == 10  # a list of unknown size counts 10
+    res = await gql(client, BREAKDOWN, {"id": site, "n": 50}, admin_headers)
+    assert "errors" not in res and res["extensions"]["cost"] == 1 + 1 + 10 + 50
+    res = await gql(client, "{ __schema { types { name } } }", headers=admin_headers)
+    assert res["extensions"]["cost"] == 0
+
+
+async def test_costly_query_and_spent_budget_are_refused(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], settings: Settings
+) -> None:
+    site = await make_website(client, admin_headers)
+    async with other_app(settings, "198.51.100.34", graphql_max_cost=500,
+                         graphql_cost_per_minute=35) as (c, _):  # fmt: skip
+        subject = f"budget-{uuid.uuid4().hex[:8]}"  # its own budget key
+        headers = bearer(create_token(settings, subject=subject, websites="*", scope="admin",
+                                      ttl_seconds=60))  # fmt: skip
+        res = await gql(c, BREAKDOWN, {"id": site, "n": 1000}, headers)
+        assert res["data"] is None
+        err = res["errors"][0]
+        assert err["extensions"] == {"code": "QUERY_TOO_COSTLY", "cost": 1012, "maxCost": 500}
+        assert "exceeds the maximum of 500" in err["message"]
+        for _ in range(3):  # 3 × 10 ≤ 35
+            res = await gql(c, WEBSITES, headers=headers)
+            assert "errors" not in res, res
+        res = await gql(c, WEBSITES, headers=headers)
+        assert res["data"] is None and res["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+        assert res["errors"][0]["extensions"]["retryAfter"] >= 1
+        # Budgets are per caller: another subject, anonymous callers, the global key.
+        other = bearer(create_token(settings, subject=f"other-{subject}", websites="*",
+                                    scope="read", ttl_seconds=60))  # fmt: skip
+        for h in (other, {}, {"X-API-Key": API_KEY}):
+            res = await gql(c, WEBSITES, headers=h)
+            assert "errors" not in res, (h, res)
+
+
+# --- error masking and suggestions -------------------------------------------------------
+
+
+@strawberry.type
+class _Boom:
+    @strawberry.field(description="Fails unexpectedly.")
+    def boom(self) -> int:
+        raise RuntimeError("postgres://secret@db/internal exploded")
+
+    @strawberry.field(description="Fails with our own error.")
+    def mine(self) -> int:
+        raise UserError("limit: at most 1000", ["limit"])
+
+
+_boom_schema = FootfallSchema(query=_Boom, extensions=[mask_errors])
+
+
+async def test_unexpected_errors_are_masked_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    ctx = SimpleNamespace(settings=Settings())
+    with caplog.at_level(logging.ERROR, logger="footfall.graphql.unhandled"):
+        res = await _boom_schema.execute("{ boom }", context_value=ctx)
+    assert res.errors and res.errors[0].message == "Internal server error"
+    assert "secret" not in str(res.errors[0].formatted)
+    logged = [r for r in caplog.records if r.name == "footfall.graphql.unhandled"]
+    assert logged and logged[0].exc_info and "exploded" in str(logged[0].exc_info[1])
+    res = await _boom_schema.execute("{ mine }", context_value=ctx)
+    assert res.errors and res.errors[0].message == "limit: at most 1000"
+    assert res.errors[0].extensions == {"code": "INVALID", "field": ["limit"]}
+    res = await _boom_schema.execute("{ nope }", context_value=ctx)
+    assert res.errors and "Cannot query field 'nope'" in res.errors[0].message
+
+
+async def test_field_suggestions_only_outside_production() -> None:
+    dev = await schema.execute("{ websitez { id } }",
+                               context_value=SimpleNamespace(settings=Settings()))  # fmt: skip
+    assert dev.errors and "Did you mean" in dev.errors[0].message
+    prod_ctx = SimpleNamespace(settings=Settings(environment="production"))
+    for query in ("{ websitesx { id } }", "query($r: RangeInput!) { website(id: \"x\") "
+                  "{ stats(range: $r) { summary { visitors } } } }"):  # fmt: skip
+        variables = {"r": {"presett": "TODAY"}}
+        prod = await schema.execute(query, variable_values=variables, context_value=prod_ctx)
+        assert prod.errors, query
+        for err in prod.errors:
+            assert "Did you mean" not in err.message, err.message

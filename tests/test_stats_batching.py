@@ -1,0 +1,79 @@
+"""Batching: how many SQL statements a dashboard costs.
+
+Bound (the design's "fields sharing a scope share a scan"): a full dashboard of one
+website — ``summary(compare: true)``, ``timeseries(DAY)``, 8 breakdowns and
+``realtime`` — issues at most **3** statements on the read pool: one scan for the
+current range (summary + time series + all breakdowns), one for the previous period's
+summary, and one for realtime. ``websites { stats { summary } }`` over N websites
+issues one stats statement (plus the websites list itself), not N.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from tests.conftest import gql, make_website
+from tests.reference.traffic import generate_traffic
+from tests.stats_support import counting_reads, import_events, iso
+
+DASHBOARD_BOUND = 3
+START = datetime(2026, 9, 1, tzinfo=UTC)
+END = datetime(2026, 9, 8, tzinfo=UTC)
+
+DASHBOARD = """query($id: ID!, $r: RangeInput!) { website(id: $id) {
+  stats(range: $r) {
+    summary(compare: true) { visitors visits bounceRate previous { visitors } change { visitors } }
+    timeseries(interval: DAY) { start visitors pageviews }
+    pages: breakdown(dimension: PAGE) { totalRows rows { value visitors pageviews } }
+    entry: breakdown(dimension: ENTRY_PAGE) { rows { value visits } }
+    sources: breakdown(dimension: SOURCE) { rows { value visitors } }
+    channels: breakdown(dimension: CHANNEL) { rows { value visitors } }
+    countries: breakdown(dimension: COUNTRY) { rows { value visitors } }
+    browsers: breakdown(dimension: BROWSER) { rows { value visitors } }
+    devices: breakdown(dimension: DEVICE) { rows { value visitors } }
+    events: breakdown(dimension: EVENT) { rows { value events } }
+  }
+  realtime { visitors pageviews topPages { value visitors } }
+} }"""
+
+ALL_SUMMARIES = """query($r: RangeInput!) { websites { id
+  stats(range: $r) { summary { visitors pageviews visits } } } }"""
+
+
+async def _site_with_traffic(client: httpx.AsyncClient, headers: dict[str, str], seed: int) -> str:
+    site = await make_website(client, headers, domain="batch.example")
+    events = generate_traffic(seed, site, "batch.example", START, END, n_visitors=25)
+    await import_events(client, headers, site, events)
+    return site
+
+
+async def test_full_dashboard_statement_bound(
+    app: Any, client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    site = await _site_with_traffic(client, admin_headers, 1)
+    variables = {"id": site, "r": {"from": iso(START + timedelta(days=2)), "to": iso(END)}}
+    async with counting_reads(app) as reads:
+        res = await gql(client, DASHBOARD, variables, admin_headers)
+    assert "errors" not in res, res
+    stats = res["data"]["website"]["stats"]
+    assert stats["summary"]["visitors"] > 0 and stats["pages"]["totalRows"] > 0
+    assert len(stats["timeseries"]) == 5
+    assert len(reads.ours) <= DASHBOARD_BOUND, reads.ours
+
+
+async def test_many_websites_summaries_are_one_statement(
+    app: Any, client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    sites = [await _site_with_traffic(client, admin_headers, seed) for seed in (2, 3, 4)]
+    variables = {"r": {"from": iso(START), "to": iso(END)}}
+    async with counting_reads(app) as reads:
+        res = await gql(client, ALL_SUMMARIES, variables, admin_headers)
+    assert "errors" not in res, res
+    found = {w["id"]: w["stats"]["summary"] for w in res["data"]["websites"]}
+    assert all(found[s]["visitors"] > 0 for s in sites)
+    stats_statements = [q for q in reads.ours if "FROM q JOIN events" in q]
+    assert len(stats_statements) == 1, reads.statements
+    assert len(reads.ours) <= 2, reads.ours  # + the websites list
