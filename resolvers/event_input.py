@@ -75,26 +75,36 @@ def _err(index: int, name: str, message: str, code: str = "INVALID") -> UserErro
     return UserError(f"events[{index}].{name}: {message}", ["events", str(index), name], code)
 
 
-def _string(raw: dict[str, Any], index: int, name: str) -> str | None:
-    value = raw.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise _err(index, name, "must be a string")
-    if "\x00" in value:
-        raise _err(index, name, "must not contain NUL characters")
-    value = value.strip()
-    if not value:
-        return None
-    limit = _TRUNCATE.get(name)
-    return value[:limit] if limit else value
+# name → (max length, reject when longer?) for every plain string field.
+_STRINGS: dict[str, tuple[int, bool]] = {
+    "website_id": (64, True), "visitor_id": (255, True), "session_id": (255, True),
+    "event_type": (100, True), "country": (2, False), "device": (16, False),
+    **{name: (limit, False) for name, limit in _TRUNCATE.items()},
+}  # fmt: skip
 
 
-def _identifier(raw: dict[str, Any], index: int, name: str, limit: int) -> str | None:
-    value = _string(raw, index, name)
-    if value is not None and len(value) > limit:
-        raise _err(index, name, f"longer than {limit} characters", "TOO_LONG")
-    return value
+def _strings(raw: dict[str, Any], index: int) -> dict[str, str]:
+    """The present, non-empty string fields, stripped, checked and truncated (one pass)."""
+    out: dict[str, str] = {}
+    for name, value in raw.items():
+        spec = _STRINGS.get(name)
+        if spec is None or value is None:
+            continue
+        if type(value) is not str:
+            raise _err(index, name, "must be a string")
+        if "\x00" in value:
+            raise _err(index, name, "must not contain NUL characters")
+        value = value.strip()
+        if not value:
+            continue
+        limit, reject = spec
+        if len(value) > limit:
+            if reject:
+                raise _err(index, name, f"longer than {limit} characters", "TOO_LONG")
+            if name not in ("country", "device"):  # those two are checked by value below
+                value = value[:limit]
+        out[name] = value
+    return out
 
 
 def unwrap_stored_id(value: str | None) -> str | None:
@@ -194,7 +204,8 @@ def validate_event(
     """Check one event (snake_case keys) against the rules above; raise ``UserError``."""
     if not isinstance(raw, dict):
         raise UserError(f"events[{index}]: must be a JSON object", ["events", str(index)])
-    website_id = _string(raw, index, "website_id") or site_id
+    text = _strings(raw, index)
+    website_id = text.get("website_id", site_id)
     if website_id != site_id:
         raise _err(index, "website_id", f"does not match the request's website {site_id!r}")
     raw_id = raw.get("id")
@@ -207,46 +218,48 @@ def validate_event(
             event_id = uuid.UUID(raw_id)
         except ValueError:
             raise _err(index, "id", "must be a UUID") from None
-    event_type = _identifier(raw, index, "event_type", 100) or "pageview"
     page, query = _page(raw, index)
-    utm: dict[str, str | None] = {f: _string(raw, index, f) for f in UTM_FIELDS}
-    for f in UTM_FIELDS:
-        if utm[f] is None and query.get(f):
-            utm[f] = query[f][0][:255] or None
-    country = _string(raw, index, "country")
+    utm: dict[str, str | None] = {f: text.get(f) for f in UTM_FIELDS}
+    if query:
+        for f in UTM_FIELDS:
+            if utm[f] is None and query.get(f):
+                utm[f] = query[f][0][:255] or None
+    country = text.get("country")
     if country is not None:
-        if not re.fullmatch(r"[A-Za-z]{2}", country):
+        if len(country) != 2 or not country.isascii() or not country.isalpha():
             raise _err(index, "country", "must be an ISO 3166-1 alpha-2 code (two letters)")
         country = country.upper()
-    device = _string(raw, index, "device")
+    device = text.get("device")
     if device is not None:
         device = device.lower()
         if device not in DEVICES:
             raise _err(index, "device", "must be one of desktop, mobile, tablet")
     top = raw.get("time_on_page")
-    if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 0):
+    if top is not None and (type(top) is not int or top < 0):
         raise _err(index, "time_on_page", "must be a non-negative integer (seconds)")
-    if isinstance(top, int) and top > 2_147_483_647:
+    if top is not None and top > 2_147_483_647:
         raise _err(index, "time_on_page", "too large")
+    visitor_id = text.get("visitor_id")
+    session_id = text.get("session_id")
     return CleanEvent(
         index=index,
         id=event_id,
         website_id=website_id,
-        event_type=event_type,
-        visitor_id=unwrap_stored_id(_identifier(raw, index, "visitor_id", 255)),
-        session_id=unwrap_stored_id(_identifier(raw, index, "session_id", 255)),
+        event_type=text.get("event_type", "pageview"),
+        visitor_id=unwrap_stored_id(visitor_id) if visitor_id else None,
+        session_id=unwrap_stored_id(session_id) if session_id else None,
         page=page,
-        referrer=_string(raw, index, "referrer"),
-        user_agent=_string(raw, index, "user_agent"),
+        referrer=text.get("referrer"),
+        user_agent=text.get("user_agent"),
         utm=utm,
         country=country,
-        city=_string(raw, index, "city"),
-        browser=_string(raw, index, "browser"),
-        os=_string(raw, index, "os"),
+        city=text.get("city"),
+        browser=text.get("browser"),
+        os=text.get("os"),
         device=device,
-        screen=_string(raw, index, "screen"),
+        screen=text.get("screen"),
         time_on_page=top,
-        properties=_properties(raw, index),
+        properties=_properties(raw, index) if raw.get("properties") is not None else None,
         ts=_event_time(raw, index, mode, received),
     )
 
