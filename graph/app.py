@@ -16,6 +16,8 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
@@ -27,6 +29,7 @@ from db.pool import Pools, create_pool
 from db.queries.retention import delete_older_than
 from db.writer import BatchWriter
 from graph import stats_runtime
+from graph.assets import asset_routes
 from graph.graphql_app import FootfallGraphQL
 from graph.health import health, ready
 from graph.rest.funnels_track import track_funnel
@@ -135,11 +138,24 @@ def create_app(settings: Settings) -> Starlette:
         *_both("/api/v1/analytics/event/batch", track_batch, ["POST"]),
         *_both("/api/v1/funnels/track", track_funnel, ["POST"]),
         *privacy_routes(),
+        *asset_routes(),
         Route("/graphql", gql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", gql),
     ]
     app = Starlette(
-        routes=routes, lifespan=_lifespan, exception_handlers={Refused: refused_response}
+        routes=routes,
+        lifespan=_lifespan,
+        exception_handlers={Refused: refused_response},
+        # Browser trackers post cross-origin; credentials are bearer tokens, never cookies.
+        middleware=[
+            Middleware(
+                CORSMiddleware,
+                allow_origins=["*"],
+                allow_methods=["*"],
+                allow_headers=["*"],
+                max_age=86400,
+            )
+        ],  # fmt: skip
     )
     app.state.settings = settings
     app.state.startup_hooks = []
