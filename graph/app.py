@@ -30,6 +30,7 @@ from db.queries.retention import delete_older_than
 from db.writer import BatchWriter
 from graph import stats_runtime
 from graph.assets import asset_routes
+from graph.graphiql import graphiql_routes
 from graph.graphql_app import FootfallGraphQL
 from graph.health import health, ready
 from graph.rest.funnels_track import track_funnel
@@ -139,6 +140,7 @@ def create_app(settings: Settings) -> Starlette:
         *_both("/api/v1/funnels/track", track_funnel, ["POST"]),
         *privacy_routes(),
         *asset_routes(),
+        *graphiql_routes(),
         Route("/graphql", gql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", gql),
     ]

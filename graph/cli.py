@@ -7,6 +7,7 @@
     footfall token create --websites ID,ID|'*' --scope read|write|admin [--ttl 30d]
     footfall import FILE                NDJSON events (website_id on each line), with progress
     footfall schema                     print the GraphQL schema (SDL)
+    footfall assets                     fetch GraphiQL files from the npm registry (offline IDE)
 
 Configuration comes only from the environment (see ``graph/settings.py``).
 """
@@ -191,6 +192,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("serve", help="run the API server")
     sub.add_parser("migrate", help="apply pending migrations")
     sub.add_parser("schema", help="print the GraphQL schema (SDL)")
+    sub.add_parser("assets", help="fetch GraphiQL/React from the npm registry (offline GraphiQL)")
     web = sub.add_parser("website", help="manage websites").add_subparsers(
         dest="action", required=True
     )
@@ -220,6 +222,12 @@ def main(argv: list[str] | None = None) -> int:
         from graph.schema import schema
 
         print(str(schema))
+        return 0
+    if args.command == "assets":
+        from graph.graphiql import fetch_assets
+
+        for path in fetch_assets():
+            print(f"wrote {path}")
         return 0
     try:
         settings = Settings.from_env()

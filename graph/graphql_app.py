@@ -19,6 +19,7 @@ from strawberry.asgi import GraphQL
 from db.errors import DatabaseUnavailable
 from graph.auth import AuthError, principal_from_headers, request_principal
 from graph.context import Context
+from graph.graphiql import graphiql_page
 from graph.http import BodyTooLarge, read_body
 from graph.settings import Settings
 from resolvers.access import Principal
@@ -37,6 +38,9 @@ class FootfallGraphQL(GraphQL[Context, None]):
     def __init__(self, schema: Any, settings: Settings, **kwargs: Any) -> None:
         super().__init__(schema, **kwargs)
         self.settings = settings
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql_page()
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
