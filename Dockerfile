@@ -6,7 +6,8 @@ COPY graph ./graph
 COPY resolvers ./resolvers
 COPY db ./db
 COPY migrations ./migrations
-RUN pip install --no-cache-dir --prefix=/install .
+RUN pip install --no-cache-dir --prefix=/install . \
+ && PYTHONPATH=/install/lib/python3.11/site-packages /install/bin/footfall assets
 
 FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 footfall

@@ -115,7 +115,7 @@ _PAGE = """<!doctype html>
   const explorer = GraphiQLPluginExplorer.explorerPlugin();
   ReactDOM.createRoot(document.getElementById("graphiql")).render(
     React.createElement(GraphiQL, { fetcher, plugins: [explorer],
-      defaultQuery: __QUERY__, defaultHeaders: '{"Authorization": "Bearer <token>"}',
+      defaultQuery: __QUERY__, defaultHeaders: __HEADERS__,
       variables: '{"id": "my-site"}' }));
 </script></body></html>
 """
@@ -128,12 +128,15 @@ and checks their integrity); the page then works with no internet access.</p>
 """
 
 
-def graphiql_page() -> Response:
+def graphiql_page(dev_token: str | None = None) -> Response:
+    """The IDE page; in development ``dev_token`` (a local admin token) is prefilled."""
     if not have_assets():
         return HTMLResponse(_MISSING)
     import json
 
-    return HTMLResponse(_PAGE.replace("__QUERY__", json.dumps(EXAMPLE_QUERY)))
+    headers = json.dumps({"Authorization": f"Bearer {dev_token}"}) if dev_token else ""
+    page = _PAGE.replace("__QUERY__", json.dumps(EXAMPLE_QUERY))
+    return HTMLResponse(page.replace("__HEADERS__", json.dumps(headers)))
 
 
 async def vendor_file(request: Request) -> Response:

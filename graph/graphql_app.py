@@ -17,7 +17,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
 from db.errors import DatabaseUnavailable
-from graph.auth import AuthError, principal_from_headers, request_principal
+from graph.auth import AuthError, create_token, principal_from_headers, request_principal
 from graph.context import Context
 from graph.graphiql import graphiql_page
 from graph.http import BodyTooLarge, read_body
@@ -40,7 +40,11 @@ class FootfallGraphQL(GraphQL[Context, None]):
         self.settings = settings
 
     async def render_graphql_ide(self, request: Request) -> Response:
-        return graphiql_page()
+        token = None
+        if self.settings.environment == "development":
+            token = create_token(self.settings, subject="local-admin", websites="*",
+                                 scope="admin", ttl_seconds=86400)  # fmt: skip
+        return graphiql_page(token)
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)

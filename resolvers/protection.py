@@ -15,9 +15,16 @@ own domain is a loopback name, and for every website outside production
 production a loopback page tracking a real domain is refused. Mismatch → 403.
 
 Rate limits (``resolvers.limits``, sliding minute): events per client IP
-(``RATE_LIMIT_IP_PER_MINUTE``, default 6,000) and per website
-(``RATE_LIMIT_WEBSITE_PER_MINUTE``, default 60,000); a batch counts its events. Over
-either → 429 with ``Retry-After``.
+(``RATE_LIMIT_IP_PER_MINUTE``, default 6,000 = 100/s, far above any browser) and per
+website (``RATE_LIMIT_WEBSITE_PER_MINUTE``, default 60,000 = 1,000/s, ~85× the average
+rate of a site with a million page views a day); 0 disables a limit (the ingest benchmark does);
+a batch counts its events.
+Over either → 429 with ``Retry-After``. The client IP is the peer, or the
+``X-Forwarded-For`` client when the peer is in ``TRUSTED_PROXIES``. The per-IP limit is
+not applied to loopback peers (a reverse proxy or load test on the same host — set
+``TRUSTED_PROXIES`` so real clients are seen) nor to trusted senders (``GLOBAL_API_KEY``
+or a write credential for the website, e.g. the Seentics gateway, which forwards every
+visitor from its own IP); the per-website limit always applies.
 """
 
 from __future__ import annotations
@@ -101,11 +108,12 @@ def check_origin(site: WebsiteRow, headers: Mapping[str, str], allow_loopback: b
 
 async def protect(rt: Runtime, site: WebsiteRow, headers: Mapping[str, str],
                   ip: str | None, events: int) -> None:  # fmt: skip
-    """Origin check, then count ``events`` against the IP and website limits."""
+    """Origin check, then count ``events`` against the website's limit and, when ``ip``
+    is given and not loopback, the IP's."""
     p = protection_of(rt)
     check_origin(site, headers, p.allow_loopback_everywhere)
     limits = [(f"site:{site.id}", p.website_per_minute)]
-    if ip:
+    if ip and not _is_loopback(ip):
         limits.append((f"ip:{ip}", p.ip_per_minute))
     decision = await p.limiter.hit(limits, events)
     if not decision.allowed:

@@ -27,7 +27,9 @@ SESSION_GAP = timedelta(minutes=30)
 
 @dataclass
 class TrackRequest:
-    """One request's events. ``headers`` have lower-case names."""
+    """One request's events. ``headers`` have lower-case names. ``trusted``: the sender
+    holds ``GLOBAL_API_KEY`` or write access to the website (e.g. the Seentics gateway,
+    which sends every visitor's events from its own IP)."""
 
     site_id: str
     events: Sequence[Any]
@@ -35,6 +37,7 @@ class TrackRequest:
     peer_ip: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     door: str = "rest"
+    trusted: bool = False  # a credentialed server-side sender: no per-IP rate limit
 
 
 @dataclass
@@ -113,7 +116,7 @@ async def track(rt: Runtime, req: TrackRequest) -> TrackResult:
     ip = client_ip(req.peer_ip, req.headers.get("x-forwarded-for"), rt.trusted_proxies)
     if req.mode == "public":
         try:
-            await protect(rt, website, req.headers, ip, len(req.events))
+            await protect(rt, website, req.headers, None if req.trusted else ip, len(req.events))
         except Refused:
             counters.EVENTS_REJECTED.labels("refused").inc(len(req.events))
             raise

@@ -90,7 +90,18 @@ async def test_tracking_rate_limit_per_ip(
         r = await c.post("/api/v1/funnels/track", json={"funnel_id": funnel, "website_id": site,
                          "visitor_id": "v1", "session_id": "s1", "current_step": 1})  # fmt: skip
         assert r.status_code == 429 and r.headers["Retry-After"]
-    assert await event_count(pool, site) == 5
+        # A trusted server-side sender (the Seentics gateway) is not limited per IP.
+        r = await c.post(
+            "/api/v1/analytics/event", json=event(site), headers={"X-API-Key": API_KEY}
+        )
+        assert r.status_code == 201
+        r = await c.post("/api/v1/analytics/event", json=event(site), headers={"X-API-Key": "bad"})
+        assert r.status_code == 429  # bad credentials: just public
+    assert await event_count(pool, site) == 6
+    # Loopback peers (a local proxy, a load test) are not limited per IP either.
+    async with other_app(settings, "127.0.0.1", rate_limit_ip_per_minute=1) as (c, _):
+        for _ in range(3):
+            assert (await c.post("/api/v1/analytics/event", json=event(site))).status_code == 201
     # The main app (another client IP, default limits) is not affected.
     assert (await client.post("/api/v1/analytics/event", json=event(site))).status_code == 201
 

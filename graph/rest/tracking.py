@@ -17,6 +17,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from db.errors import DatabaseUnavailable
+from graph.auth import AuthError, request_principal
 from graph.http import BodyTooLarge, JSONResponse, error, peer_ip, read_body, refusal
 from resolvers.errors import NotFound, Refused, ServiceUnavailable, UserError
 from resolvers.runtime import Runtime
@@ -46,12 +48,25 @@ def _failure(exc: Exception) -> Response:
     raise exc
 
 
+async def _trusted(request: Request, site_id: str) -> bool:
+    """The sender holds ``GLOBAL_API_KEY`` or write access to the website (a server-side
+    sender such as the Seentics gateway: no per-IP limit). Bad credentials → not trusted;
+    tracking stays public."""
+    if "x-api-key" not in request.headers and "authorization" not in request.headers:
+        return False
+    try:
+        who = await request_principal(request)
+    except (AuthError, DatabaseUnavailable):
+        return False
+    return who.has("write") and who.owns(site_id)
+
+
 async def _run(request: Request, site_id: str, events: list[Any]) -> Any:
     rt: Runtime = request.app.state.runtime
     headers = {k.lower(): v for k, v in request.headers.items()}
-    return await track(
-        rt, TrackRequest(site_id, events, "public", peer_ip(request), headers, door="rest")
-    )
+    trusted = await _trusted(request, site_id)
+    req = TrackRequest(site_id, events, "public", peer_ip(request), headers, "rest", trusted)
+    return await track(rt, req)
 
 
 async def track_event(request: Request) -> Response:

@@ -106,6 +106,7 @@ async def _track(
         peer_ip(ctx.request),
         headers,
         door=mode,
+        trusted=ctx.principal.has("write") and ctx.principal.owns(site_id),
     )
     try:
         result = await track(ctx.runtime, req)
