@@ -108,7 +108,7 @@ class GeoLocator:
             addr = ipaddress.ip_address(ip)
         except ValueError:
             return None, None
-        if addr.is_private or addr.is_loopback or addr.is_link_local:
+        if addr.is_loopback or addr.is_link_local:
             return None, None
         record = self._reader.get(str(addr))
         if not isinstance(record, dict):
