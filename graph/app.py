@@ -33,8 +33,10 @@ from graph.assets import asset_routes
 from graph.graphiql import graphiql_routes
 from graph.graphql_app import FootfallGraphQL
 from graph.health import health, ready
+from graph.logs import RequestIdMiddleware
 from graph.rest.funnels_track import track_funnel
 from graph.rest.privacy import privacy_routes
+from graph.rest.routes import rest_routes
 from graph.rest.tracking import track_batch, track_event
 from graph.schema import schema
 from graph.security import refused_response, start_security, stop_security
@@ -139,6 +141,7 @@ def create_app(settings: Settings) -> Starlette:
         *_both("/api/v1/analytics/event/batch", track_batch, ["POST"]),
         *_both("/api/v1/funnels/track", track_funnel, ["POST"]),
         *privacy_routes(),
+        *rest_routes(),  # Seentics read/funnel/admin routes and /openapi.json
         *asset_routes(),
         *graphiql_routes(),
         Route("/graphql", gql, methods=["GET", "POST"]),
@@ -150,14 +153,16 @@ def create_app(settings: Settings) -> Starlette:
         exception_handlers={Refused: refused_response},
         # Browser trackers post cross-origin; credentials are bearer tokens, never cookies.
         middleware=[
+            Middleware(RequestIdMiddleware),
             Middleware(
                 CORSMiddleware,
                 allow_origins=["*"],
                 allow_methods=["*"],
                 allow_headers=["*"],
+                expose_headers=["X-Request-ID"],
                 max_age=86400,
-            )
-        ],  # fmt: skip
+            ),
+        ],
     )
     app.state.settings = settings
     app.state.startup_hooks = []

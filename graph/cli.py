@@ -44,8 +44,11 @@ async def _runtime(settings: Settings) -> AsyncIterator[Any]:
 def app_from_env() -> Any:
     """uvicorn factory: ``footfall serve`` passes this with ``factory=True``."""
     from graph.app import create_app
+    from graph.logs import configure
 
-    return create_app(Settings.from_env())
+    settings = Settings.from_env()
+    configure(settings.log_level)
+    return create_app(settings)
 
 
 def _serve(settings: Settings) -> int:
@@ -75,6 +78,7 @@ def _serve(settings: Settings) -> int:
         loop="uvloop" if sys.platform != "win32" else "asyncio",
         http="httptools",
         timeout_graceful_shutdown=30,
+        access_log=False,
         proxy_headers=False,
     )
     return 0

@@ -21,3 +21,29 @@ async def test_tracking_preflight_allows_any_origin(client: httpx.AsyncClient) -
     )  # fmt: skip
     assert r.status_code == 200
     assert r.headers["access-control-allow-origin"] in ("*", "https://shop.example")
+
+
+async def test_every_response_carries_a_request_id(client: httpx.AsyncClient) -> None:
+    r = await client.get("/health")
+    assert len(r.headers["x-request-id"]) >= 16
+    r = await client.get("/health", headers={"X-Request-ID": "abc-123"})
+    assert r.headers["x-request-id"] == "abc-123"
+
+
+def test_logs_are_json_with_the_request_id() -> None:
+    import logging
+
+    import orjson
+
+    from graph.logs import JsonFormatter, request_id
+
+    token = request_id.set("rid-1")
+    try:
+        record = logging.LogRecord(
+            "footfall", logging.WARNING, __file__, 1, "hello %s", ("x",), None
+        )
+        line = orjson.loads(JsonFormatter().format(record))
+    finally:
+        request_id.reset(token)
+    assert line["message"] == "hello x" and line["request_id"] == "rid-1"
+    assert line["level"] == "warning" and line["time"].endswith("Z")
