@@ -30,6 +30,7 @@ from db.queries.retention import delete_older_than
 from db.writer import BatchWriter
 from graph import stats_runtime
 from graph.assets import asset_routes
+from graph.dashboard import dashboard_routes
 from graph.graphiql import graphiql_routes
 from graph.graphql_app import FootfallGraphQL
 from graph.health import health, ready
@@ -144,6 +145,7 @@ def create_app(settings: Settings) -> Starlette:
         *rest_routes(),  # Seentics read/funnel/admin routes and /openapi.json
         *asset_routes(),
         *graphiql_routes(),
+        *dashboard_routes(),
         Route("/graphql", gql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", gql),
     ]
