@@ -5,7 +5,9 @@
     footfall website add ID --domain D [--timezone TZ] [--name N] [--public]
     footfall website list
     footfall token create --websites ID,ID|'*' --scope read|write|admin [--ttl 30d]
-    footfall import FILE                NDJSON events (website_id on each line), with progress
+    footfall import FILE                NDJSON / CSV events (website_id on each line), with progress
+    footfall export --website ID [--from T] [--to T] [--format ndjson|csv] [-o FILE]
+    footfall demo [--website demo]      a demo website with a month of traffic
     footfall schema                     print the GraphQL schema (SDL)
     footfall assets                     fetch GraphiQL files from the npm registry (offline IDE)
 
@@ -18,11 +20,8 @@ import argparse
 import asyncio
 import contextlib
 import sys
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
-
-import orjson
 
 from graph.settings import Settings, SettingsError
 
@@ -145,51 +144,6 @@ def _token_create(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _ndjson(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open("rb") as fh:
-        for n, line in enumerate(fh, 1):
-            if line.strip():
-                yield n, orjson.loads(line)
-
-
-async def _import(settings: Settings, args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from resolvers.errors import UserError
-    from resolvers.tracking import TrackRequest, track
-
-    path = Path(args.file)
-    total_lines = sum(1 for _ in path.open("rb"))
-    chunk: dict[str, list[dict[str, Any]]] = {}
-    stored = 0
-    async with _runtime(settings) as rt:
-
-        async def flush(site: str) -> None:
-            nonlocal stored
-            events = chunk.pop(site)
-            result = await track(rt, TrackRequest(site, events, "import", door="import"))
-            stored += result.stored
-
-        with tqdm(total=total_lines, unit="ev", file=sys.stderr, disable=args.quiet) as bar:
-            try:
-                for n, event in _ndjson(path):
-                    site = str(event.get("website_id") or args.website or "")
-                    if not site:
-                        print(f"error: line {n}: website_id missing", file=sys.stderr)
-                        return 2
-                    chunk.setdefault(site, []).append(event)
-                    if len(chunk[site]) >= 5000:
-                        await flush(site)
-                    bar.update(1)
-                for site in list(chunk):
-                    await flush(site)
-            except UserError as exc:
-                print(f"error: {exc.message}", file=sys.stderr)
-                return 2
-    print(f"imported {stored} events")
-    return 0
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="footfall", description="Footfall web analytics")
     sub = p.add_subparsers(dest="command", required=True)
@@ -213,10 +167,22 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--scope", required=True, choices=["read", "write", "admin"])
     create.add_argument("--ttl", default="30d")
     create.add_argument("--subject", default="cli")
-    imp = sub.add_parser("import", help="import NDJSON events")
+    imp = sub.add_parser("import", help="import events: NDJSON, our CSV, or a Seentics events CSV")
     imp.add_argument("file")
-    imp.add_argument("--website", help="website id for lines without website_id")
+    imp.add_argument("--website", help="store every event under this website id")
     imp.add_argument("--quiet", action="store_true")
+    exp = sub.add_parser("export", help="export a website's events (streamed)")
+    exp.add_argument("--website", required=True)
+    exp.add_argument("--from", dest="from_", help="start (ISO 8601, UTC when no offset)")
+    exp.add_argument("--to", help="end, exclusive")
+    exp.add_argument("--format", choices=["ndjson", "csv"], default="ndjson")
+    exp.add_argument("--output", "-o", help="file (default: stdout)")
+    exp.add_argument("--quiet", action="store_true")
+    demo = sub.add_parser("demo", help="create a demo website with a month of traffic")
+    demo.add_argument("--website", default="demo")
+    demo.add_argument("--days", type=int, default=30)
+    demo.add_argument("--visitors", type=int, default=150, help="visitors per day")
+    demo.add_argument("--quiet", action="store_true")
     return p
 
 
@@ -248,8 +214,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.action == "add":
             return asyncio.run(_website_add(settings, args))
         return asyncio.run(_website_list(settings))
-    if args.command == "import":
-        return asyncio.run(_import(settings, args))
+    if args.command in ("import", "export", "demo"):
+        from graph import cli_data
+
+        def runtime() -> Any:
+            return _runtime(settings)
+
+        if args.command == "import":
+            return asyncio.run(cli_data.run_import(runtime, args))
+        if args.command == "export":
+            return asyncio.run(cli_data.run_export(runtime, args))
+        return asyncio.run(cli_data.run_demo(runtime, args, settings.port))
     return 2
 
 
