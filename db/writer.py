@@ -146,6 +146,8 @@ class BatchWriter:
         self._closing = False
         self._in_flight = 0
         self.commit_hooks: list[CommitHook] = []
+        # Called after each commit with (rows in the group, commit seconds): metrics.
+        self.observers: list[Callable[[int, float], None]] = []
         self.batches_committed = 0
         self.rows_committed = 0
         self.last_batch_rows = 0
@@ -262,6 +264,8 @@ class BatchWriter:
         self.batches_committed += 1
         self.rows_committed += int(rec["inserted"])
         self.last_batch_rows = len(rows)
+        for observe in self.observers:
+            observe(len(rows), self.last_commit_seconds)
         await self._run_hooks(list(rec["websites"]), int(rec["inserted"]))
         # Duplicates (a resent event id) are already stored, so every row of every
         # request in the group is stored once this transaction has committed.

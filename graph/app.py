@@ -66,6 +66,11 @@ async def _metrics(request: Request) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
+def _observe_commit(rows: int, seconds: float) -> None:
+    counters.INGEST_BATCH_ROWS.observe(rows)
+    counters.INGEST_COMMIT_SECONDS.observe(seconds)
+
+
 async def _retention_loop(rt: Runtime) -> None:
     while True:
         try:
@@ -107,6 +112,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     writer = BatchWriter(
         write_pool, batch_size=settings.batch_size, batch_timeout=settings.batch_timeout
     )
+    writer.observers.append(_observe_commit)
     writer.start()
     geo = GeoLocator(settings.geoip_db)
     rt = Runtime(pools, writer, geo, settings.trusted_proxies, settings.retention_days, use_ts)

@@ -18,6 +18,7 @@ from strawberry.tools import merge_types
 
 from graph.cost import CostLimiter
 from graph.masking import FootfallSchema, mask_errors
+from graph.observe import OperationTimer
 from graph.types.funnel import FunnelMutations, FunnelQuery
 from graph.types.privacy import PrivacyMutations
 from graph.types.security import SecurityMutations, SecurityQuery
@@ -60,5 +61,6 @@ schema = FootfallSchema(
         lambda: ValidationCache(maxsize=256),
         CostLimiter,  # cost estimate, per-operation maximum, per-caller budget
         mask_errors,  # only our own errors reach clients (graph/masking.py)
+        OperationTimer,  # footfall_graphql_operation_seconds by operation name
     ],
 )

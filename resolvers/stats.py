@@ -25,6 +25,7 @@ from db.errors import DatabaseUnavailable, QueryTimeout
 from db.queries import stats as stats_sql
 from db.queries.dimensions import EVENT_DIMENSIONS, FilterSpec
 from db.queries.stats import DimensionSpec, InvalidPattern, ScanPlan, ScanRow, ScanScope
+from resolvers import counters
 from resolvers.definitions import (
     LATE_DATA_HORIZON_SECONDS,
     LIVE_CACHE_SECONDS,
@@ -212,6 +213,9 @@ async def load_stats(rt: Runtime, keys: Sequence[StatsKey]) -> list[Result | Exc
             if value is not None:
                 found[key] = decode(key.kind, value)
     missing = [k for k in unique if k not in found]
+    if rt.cache is not None:
+        counters.CACHE_REQUESTS.labels("hit").inc(len(unique) - len(missing))
+        counters.CACHE_REQUESTS.labels("miss").inc(len(missing))
     computed = await _compute(rt, missing) if missing else {}
     if rt.cache is not None:
         now = datetime.now(UTC)

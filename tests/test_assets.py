@@ -47,3 +47,22 @@ def test_logs_are_json_with_the_request_id() -> None:
         request_id.reset(token)
     assert line["message"] == "hello x" and line["request_id"] == "rid-1"
     assert line["level"] == "warning" and line["time"].endswith("Z")
+
+
+async def test_metrics_expose_the_named_series(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    from tests.conftest import gql, make_website
+
+    site = await make_website(client, admin_headers)
+    await client.post("/api/v1/analytics/event/batch",
+                      json={"siteId": site, "events": [{"visitor_id": "v", "page": "/"}]})  # fmt: skip
+    await gql(client, "query Probe { websites { id } }", {}, admin_headers)
+    text = (await client.get("/metrics")).text
+    for series in (
+        "footfall_events_ingested_total", "footfall_ingest_batch_rows_bucket",
+        "footfall_ingest_commit_seconds_bucket", "footfall_ingest_queue_rows",
+        "footfall_events_rejected_total", 'footfall_graphql_operation_seconds_count{operation="Probe"}',
+        "footfall_cache_requests_total", "footfall_db_pool_connections",
+    ):  # fmt: skip
+        assert series in text, series
