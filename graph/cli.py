@@ -2,6 +2,7 @@
 
     footfall serve                      run the API (embedded PostgreSQL without DATABASE_URL)
     footfall migrate                    apply pending migrations and exit
+    footfall doctor                     check database, TimescaleDB, Redis, GeoIP, assets
     footfall website add ID --domain D [--timezone TZ] [--name N] [--public]
     footfall website list
     footfall token create --websites ID,ID|'*' --scope read|write|admin [--ttl 30d]
@@ -149,6 +150,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the API server")
     sub.add_parser("migrate", help="apply pending migrations")
+    sub.add_parser("doctor", help="check database, TimescaleDB, Redis, GeoIP, assets")
     sub.add_parser("schema", help="print the GraphQL schema (SDL)")
     sub.add_parser("assets", help="fetch GraphiQL/React from the npm registry (offline GraphiQL)")
     web = sub.add_parser("website", help="manage websites").add_subparsers(
@@ -208,6 +210,10 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(settings)
     if args.command == "token":
         return _token_create(settings, args)
+    if args.command == "doctor":
+        from graph import doctor
+
+        return asyncio.run(doctor.run(settings))
     if args.command == "migrate":
         return asyncio.run(_migrate(settings))
     if args.command == "website":

@@ -87,3 +87,16 @@ def test_schema_file_matches_the_code() -> None:
     assert committed.strip() == str(schema).strip(), (
         "schema.graphql drifted: run `footfall schema > schema.graphql`"
     )
+
+
+def test_doctor_reports_each_part(database_url: str, app: object) -> None:
+    import os
+
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": "redis://127.0.0.1:1/0"}
+    out = subprocess.run([sys.executable, "-m", "graph.cli", "doctor"], env=env, cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    lines = {line.split()[1]: line.split()[0] for line in out.stdout.splitlines() if line.strip()}
+    assert lines["database"] == "ok" and lines["migrations"] == "ok"
+    assert lines["redis"] == "MISSING"  # nothing listens on port 1
+    assert lines["timescaledb"] == "ok"
+    assert out.returncode == 1
