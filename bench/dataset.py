@@ -140,7 +140,7 @@ CLIENTS = [  # device, os, browser, screen, weight
 CLIENT_CUM = list(accumulate(c[4] for c in CLIENTS))
 CUSTOM = [("signup", ['{"plan": "free"}', '{"plan": "pro"}']), ("download", ['{"file": "guide.pdf"}']),
           ("outbound", ['{"url": "https://github.com/footfall"}']), ("video_play", ["\\N"])]  # fmt: skip
-HOUR_W = [2, 1.5, 1, 1, 1, 1.5, 2.5, 4, 5.5, 6.5, 7, 7, 7, 7, 7, 7, 6.5, 6, 5.5, 5, 4.5, 4, 3.5, 2.5]
+HOUR_W = [2, 1.5, 1, 1, 1, 1.5, 2.5, 4, 5.5, 6.5, 7, 7, 7, 7, 7, 7, 6.5, 6, 5.5, 5, 4.5, 4, 3.5, 2.5]  # fmt: skip
 N = "\\N"
 
 

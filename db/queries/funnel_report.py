@@ -102,8 +102,9 @@ class _Sql:
         return f"${len(self.args) + 4}"
 
     def condition(self, index: int, step: StepMatch) -> str:
+        """What a step matches (a page-view step: ``page LIKE …`` of page views only)."""
         if step.kind == "PAGE":
-            return f"(event_type = 'pageview' AND page LIKE {self.param(step.value)})"
+            return f"page LIKE {self.param(step.value)}"
         if step.kind == "CUSTOM":
             cond = f"event_type = {self.param(step.value)}"
             if step.properties:
@@ -116,75 +117,132 @@ class _Sql:
             " AND coalesce(properties->>'event_type', '') <> 'dropoff')"
         )
 
+    def page_range(self, step: StepMatch) -> str:
+        """Bounds on ``page`` (C collation, as in index ``events_funnel_page``) implied by
+        the literal prefix of a PAGE step's pattern, so the scan reads only that range."""
+        prefix, i = "", 0
+        while i < len(step.value) and step.value[i] not in "%_":
+            i += 1 if step.value[i] != "\\" else 2  # like_pattern escapes \, % and _
+            prefix += step.value[i - 1]
+        if i >= len(step.value):
+            return f' AND page COLLATE "C" = {self.param(prefix)}'
+        if not prefix or ord(prefix[-1]) >= 0x10FFFF:
+            return ""
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        lo, hi = self.param(prefix), self.param(upper)
+        return f' AND page COLLATE "C" >= {lo} AND page COLLATE "C" < {hi}'
+
+    def scans(self, subj: str, until: str) -> list[str]:
+        """One SELECT per step (and, for STRICT, one of every other page view) of the
+        site's events with ``$2 <= ts < until``: (subj, sid, ts, pv, m1..mn). An event an
+        earlier scan of the same kind matched is skipped, so each event comes once.
+        Page-view scans mention only columns of ``events_funnel_page`` (index-only)."""
+        steps, n = self.spec.steps, len(self.spec.steps)
+        conds = [self.condition(i, s) for i, s in enumerate(steps)]
+        pages = [c if s.kind == "PAGE" else "false" for s, c in zip(steps, conds, strict=True)]
+        others = [c if s.kind != "PAGE" else "false" for s, c in zip(steps, conds, strict=True)]
+        head = f'SELECT {subj} COLLATE "C" AS subj, session_id AS sid, ts'
+        where = f"FROM events WHERE website_id = $1 AND ts >= $2::timestamptz AND ts < {until}"
+        flags = {
+            "pv": ", ".join(f"{c} AS m{i + 1}" for i, c in enumerate(pages)),
+            "other": ", ".join(f"{c} AS m{i + 1}" for i, c in enumerate(others)),
+        }
+        out: list[str] = []
+        for i, s in enumerate(steps):
+            kind, mine = ("pv", pages) if s.kind == "PAGE" else ("other", others)
+            if conds[i] in mine[:i]:
+                continue
+            before = [c for c in mine[:i] if c != "false"]
+            skip = f" AND NOT ({' OR '.join(before)})" if before else ""
+            if kind == "pv":
+                cond = f"event_type = 'pageview' AND {conds[i]}{self.page_range(s)}{skip}"
+            else:
+                cond = f"{conds[i]}{skip}"
+            out.append(f"{head}, {kind == 'pv'} AS pv, {flags[kind]} {where} AND {cond}")
+        if self.spec.ordering == "STRICT":
+            used = [c for c in pages if c != "false"]
+            skip = f" AND NOT ({' OR '.join(used)})" if used else ""
+            none = ", ".join(f"false AS m{i}" for i in range(1, n + 1))
+            out.append(f"{head}, true AS pv, {none} {where} AND event_type = 'pageview'{skip}")
+        return out
+
     def attempts(self) -> str:
         """CTEs ending in ``att(subj, sid, t1, depth, dur)``: one row per attempt."""
         spec, n = self.spec, len(self.spec.steps)
         subj = "visitor_id" if spec.count_by == "VISITOR" else "session_id"
-        conds = [self.condition(i, s) for i, s in enumerate(spec.steps)]
         strict = spec.ordering == "STRICT"
-        wanted = " OR ".join(conds + (["event_type = 'pageview'"] if strict else []))
-        ms = ", ".join(f"{c} AS m{i + 1}" for i, c in enumerate(conds))
+        [step1] = self.scans(subj, "$3::timestamptz")[:1]
+        branches = self.scans(subj, "$3::timestamptz + $4::interval")
         g_ms = ", ".join(f"bool_or(m{i}) AS m{i}" for i in range(1, n + 1))
-        nexts = ", ".join(f"min(ts) FILTER (WHERE m{k}) OVER w AS n{k}" for k in range(2, n + 1))
-        x_ms = ", ".join(f"m{i}" for i in range(1, n + 1))
-        # page views: how many at this instant (STRICT), and the next one after it
         pv_count = "count(*) FILTER (WHERE pv)" if strict else "0"
-        next_pv = "min(ts) FILTER (WHERE pvc > 0) OVER w" if strict else "NULL::timestamptz"
+        w = (
+            "WINDOW w AS (PARTITION BY subj ORDER BY ts DESC"
+            " ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
+        )
         ctes = [
-            f"""ev AS (
-  SELECT {subj} COLLATE "C" AS subj, session_id AS sid, ts, event_type = 'pageview' AS pv, {ms}
-  FROM events
-  WHERE website_id = $1 AND ts >= $2::timestamptz AND ts < $3::timestamptz + $4::interval
-    AND event_type NOT IN ('session_start', 'session_end') AND ({wanted}))""",
+            # subjects with a step-1 event in range: nobody else can enter
+            f"s1 AS (SELECT DISTINCT subj FROM ({step1}) s)",
+            "ev AS (\n  " + "\n  UNION ALL ".join(branches) + ")",
+            # one row per (subject, instant), already in the windows' order
             f"""g AS (
-  SELECT subj, ts, min(sid) FILTER (WHERE m1) AS sid1, {g_ms},
-         {pv_count} AS pvc
-  FROM ev GROUP BY subj, ts)""",
-            f"""nx AS MATERIALIZED (
-  SELECT subj, ts, sid1, {x_ms}, pvc, {nexts}, {next_pv} AS np
-  FROM g
-  WINDOW w AS (PARTITION BY subj ORDER BY ts DESC
-               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING))""",
+  SELECT subj, ts, min(sid) FILTER (WHERE m1) AS sid1, {g_ms}, {pv_count} AS pvc
+  FROM ev WHERE subj IN (SELECT subj FROM s1) GROUP BY subj, ts ORDER BY subj, ts DESC)""",
         ]
+        t1_in_range = "m1 AND ts >= $2 AND ts < $3"
         if spec.ordering == "ANY":
+            nexts = ", ".join(
+                f"min(ts) FILTER (WHERE m{k}) OVER w AS n{k}" for k in range(2, n + 1)
+            )
             cols = []
             for k in range(2, n + 1):
                 ok = " AND ".join(f"n{j} <= ts + $4::interval" for j in range(2, k + 1))
                 latest = ", ".join(f"n{j}" for j in range(2, k + 1))
                 cols.append(f"CASE WHEN {ok} THEN greatest({latest}) END AS t{k}")
+            ctes.append(f"nx AS (SELECT subj, ts, sid1, m1, {nexts} FROM g {w})")
             ctes.append(
-                f"""c{n} AS (
-  SELECT subj, sid1 AS sid, ts AS t1, {", ".join(cols)}
-  FROM nx WHERE m1 AND ts >= $2 AND ts < $3)"""
+                f"ch AS (SELECT subj, sid1 AS sid, ts AS t1, {', '.join(cols)}"
+                f" FROM nx WHERE {t1_in_range})"
             )
         else:
-            ctes.append(
-                "c1 AS (SELECT subj, sid1 AS sid, ts AS t1 FROM nx WHERE m1 AND ts >= $2 AND ts < $3)"
+            # r_k: the times of steps k..n reached greedily (earliest match each time)
+            # after a row = the array of the earliest later step-k match extended by that
+            # match's own s_(k+1); one window pass per step in g's order (no joins)
+            prev = "g"
+            for k in range(n, 1, -1):
+                rest = f" || {self._s(k + 1)}" if k < n else ""
+                np = ", min(ts) FILTER (WHERE pvc > 0) OVER w AS np" if strict and k == n else ""
+                if strict and spec.steps[k - 1].kind == "PAGE":
+                    agg = (
+                        f"min(ARRAY[ts] || CASE WHEN pvc = 1 AND m{k} THEN ARRAY[ts]{rest} END)"
+                        " FILTER (WHERE pvc > 0)"
+                    )
+                else:
+                    agg = f"min(ARRAY[ts]{rest}) FILTER (WHERE m{k})"
+                ctes.append(f"l{k} AS (SELECT l.*, {agg} OVER w AS r{k}{np} FROM {prev} l {w})")
+                prev = f"l{k}"
+            within = ", ".join(
+                f"CASE WHEN c[{k}] <= t1 + $4::interval THEN c[{k}] END AS t{k}"
+                for k in range(2, n + 1)
             )
-            for k in range(2, n + 1):
-                ctes.append(self._chain_step(k, strict))
+            ctes.append(f"""ch AS (SELECT subj, sid, t1, {within} FROM (
+  SELECT subj, sid1 AS sid, ts AS t1, ARRAY[ts] || {self._s(2)} AS c
+  FROM {prev} WHERE {t1_in_range}) c)""")
         depth = " ".join(f"WHEN t{k} IS NOT NULL THEN {k}" for k in range(n, 1, -1))
         ctes.append(
             f"""att AS (
   SELECT subj, sid, t1, CASE {depth} ELSE 1 END AS depth,
          extract(epoch FROM t{n} - t1)::float8 AS dur
-  FROM c{n})"""
+  FROM ch)"""
         )
         return "WITH " + ",\n".join(ctes)
 
-    def _chain_step(self, k: int, strict: bool) -> str:
-        prev = f"c{k - 1}"
-        join_x = f"LEFT JOIN nx x ON x.subj = c.subj AND x.ts = c.t{k - 1} AND x.m{k - 1}"
-        within = "<= c.t1 + $4::interval"
-        if not strict:
-            expr = f"CASE WHEN x.n{k} {within} THEN x.n{k} END"
-            return f"c{k} AS (SELECT c.*, {expr} AS t{k} FROM {prev} c {join_x})"
-        if self.spec.steps[k - 1].kind == "PAGE":
-            expr = f"CASE WHEN y.pvc = 1 AND y.m{k} AND y.ts {within} THEN y.ts END"
-            join_y = f"LEFT JOIN nx y ON y.subj = c.subj AND y.ts = x.np AND y.m{k}"
-            return f"c{k} AS (SELECT c.*, {expr} AS t{k} FROM {prev} c {join_x} {join_y})"
-        expr = f"CASE WHEN x.n{k} {within} AND x.n{k} < coalesce(x.np, 'infinity') THEN x.n{k} END"
-        return f"c{k} AS (SELECT c.*, {expr} AS t{k} FROM {prev} c {join_x})"
+    def _s(self, k: int) -> str:
+        """Expression of s_k (times of steps k..n after the current row) from ``r{k}``."""
+        if self.spec.ordering != "STRICT":
+            return f"r{k}"
+        if self.spec.steps[k - 1].kind == "PAGE":  # [next page view, its chain…] or just [it]
+            return f"(CASE WHEN cardinality(r{k}) > 1 THEN r{k}[2:] END)"
+        return f"(CASE WHEN r{k}[1] < coalesce(np, 'infinity') THEN r{k} END)"
 
 
 def _base_args(spec: FunnelSpec, start: datetime, end: datetime) -> list[Any]:

@@ -185,77 +185,172 @@ def _r(name: str, handler: Any, doc: RouteDoc, failure: str) -> RestRoute:
 
 
 ROUTES = [
-    _r("dashboard", dashboard, RouteDoc(
-        "Summary cards of the dashboard.",
-        "website.stats(range).summary(compare: true) + website.realtime.visitors",
-        (_RANGE_NOTE, "total_visitors = visits (sessions started in range), session_duration "
-         "= visitDuration (mean over visits, not page-view weighted, no caps/defaults)",
-         "comparison is always present; a change is omitted only when the previous value is 0 "
-         "(old: omitted below 10, clamped to ±500, absent for days > 30)",
-         "query filters country, device, browser, os, utm_*, page_path are applied"),
-        (SITE, DAYS, *FILTERS),
-        {"website_id": "string", "date_range": "string", "total_visitors": "integer",
-         "unique_visitors": "integer", "live_visitors": "integer", "page_views": "integer",
-         "session_duration": "number", "bounce_rate": "number", "comparison": _COMPARISON},
-        errors=(401, 404)), "Failed to get dashboard data"),  # fmt: skip
-    _r("traffic-summary", traffic_summary, RouteDoc(
-        "Traffic summary with growth and new/returning visitors.",
-        "website.stats(range).summary(compare: true); new/returning: resolvers.visitors",
-        (_RANGE_NOTE, "growth rates = change against the previous period (0 when the previous "
-         "value is 0); new/returning computed (returning = had an event before the range)",
-         "engagement_score = 100 − bounce_rate (0 without visits); retention_rate = 100 × "
-         "returning / unique visitors (old: constants 50 and 25)",
-         "avg_session_time = visitDuration (not rounded, not page-view weighted)"),
-        (SITE, DAYS, *FILTERS),
-        {"total_page_views": "integer", "total_visitors": "integer",
-         "unique_visitors": "integer", "total_sessions": "integer", "bounce_rate": "number",
-         "avg_session_time": "number", "pages_per_session": "number", "growth_rate": "number",
-         "visitors_growth_rate": "number", "sessions_growth_rate": "number",
-         "new_visitors": "integer", "returning_visitors": "integer",
-         "engagement_score": "number", "retention_rate": "number"},
-        errors=(401, 404)), "Failed to get traffic summary"),  # fmt: skip
-    _r("activity-trends", activity_trends, RouteDoc(
-        "Hourly page views, visitors and visits of the last 24 hours.",
-        "website.stats(range: {preset: LAST_24_HOURS}, timezone).timeseries(interval: HOUR)",
-        ("real series (old: always empty arrays): the 24 hours ending with the current one, "
-         "zero-filled, items {timestamp, value}; sessions = visits", ),
-        (SITE, TZ, *FILTERS),
-        {"website_id": "string", "trends": {"page_views": _POINT, "visitors": _POINT,
-                                             "sessions": _POINT}},
-        errors=(400, 401, 404)), "Failed to get activity trends"),  # fmt: skip
-    _r("daily-stats", daily_stats, RouteDoc(
-        "Page views and visitors per UTC day, newest first.",
-        "website.stats(range, timezone: \"UTC\").timeseries(interval: DAY)",
-        (_RANGE_NOTE + "; default days=30", "every UTC day the range touches (N + 1 days, the "
-         "first and last partial), zero-filled (old: LIMIT days, no gaps filled)"),
-        (SITE, Param("days", kind="integer", description="A positive integer, else 30."),
-         *FILTERS),
-        {"website_id": "string", "date_range": "string",
-         "daily_stats": [{"date": "string", "views": "integer", "unique": "integer"}]},
-        errors=(401, 404)), "Failed to get daily stats"),  # fmt: skip
-    _r("hourly-stats", hourly_stats, RouteDoc(
-        "Page views and visitors per hour of the last 24 hours in a time zone.",
-        "website.stats(range: {preset: LAST_24_HOURS}, timezone).timeseries(interval: HOUR)",
-        ("the 24 hours ending with the current one, zero-filled, bucketed in the requested "
-         "zone (old: UTC buckets relabelled, current hour dropped, no gaps filled)",
-         "an unknown time zone is 400 naming timezone (old: silently UTC)", "days is ignored"),
-        (SITE, TZ, *FILTERS),
-        {"website_id": "string", "date_range": "string", "timezone": "string",
-         "hourly_stats": [_HOUR_ITEM]},
-        errors=(400, 401, 404)), "Failed to get hourly stats"),  # fmt: skip
-    _r("live-visitors", live_visitors, RouteDoc(
-        "Visitors of the last 5 minutes.", "website.realtime.visitors",
-        ("counts visitors with any event (old: page views only) in the last 5 minutes of "
-         "server time", "timestamp is the real time (old: the literal \"now\")"),
-        (SITE,), {"website_id": "string", "live_visitors": "integer", "timestamp": "string"},
-        errors=(401, 404)), "Failed to get live visitors"),  # fmt: skip
-    _r("realtime", realtime, RouteDoc(
-        "Realtime: visitors, page views and top pages of the last 5 minutes.",
-        "website.realtime { visitors pageviews topPages(limit: 10) }",
-        ("new: documented in the old README but never implemented (404)",),
-        (SITE,),
-        {"website_id": "string", "live_visitors": "integer", "page_views": "integer",
-         "top_pages": [{"page": "string", "views": "integer", "unique": "integer"}],
-         "timestamp": "string"},
-        errors=(401, 404)), "Failed to get realtime data"),  # fmt: skip
+    _r(
+        "dashboard",
+        dashboard,
+        RouteDoc(
+            "Summary cards of the dashboard.",
+            "website.stats(range).summary(compare: true) + website.realtime.visitors",
+            (
+                _RANGE_NOTE,
+                "total_visitors = visits (sessions started in range), session_duration "
+                "= visitDuration (mean over visits, not page-view weighted, no caps/defaults)",
+                "comparison is always present; a change is omitted only when the previous value is 0 "
+                "(old: omitted below 10, clamped to ±500, absent for days > 30)",
+                "query filters country, device, browser, os, utm_*, page_path are applied",
+            ),
+            (SITE, DAYS, *FILTERS),
+            {
+                "website_id": "string",
+                "date_range": "string",
+                "total_visitors": "integer",
+                "unique_visitors": "integer",
+                "live_visitors": "integer",
+                "page_views": "integer",
+                "session_duration": "number",
+                "bounce_rate": "number",
+                "comparison": _COMPARISON,
+            },
+            errors=(401, 404),
+        ),
+        "Failed to get dashboard data",
+    ),  # fmt: skip
+    _r(
+        "traffic-summary",
+        traffic_summary,
+        RouteDoc(
+            "Traffic summary with growth and new/returning visitors.",
+            "website.stats(range).summary(compare: true); new/returning: resolvers.visitors",
+            (
+                _RANGE_NOTE,
+                "growth rates = change against the previous period (0 when the previous "
+                "value is 0); new/returning computed (returning = had an event before the range)",
+                "engagement_score = 100 − bounce_rate (0 without visits); retention_rate = 100 × "
+                "returning / unique visitors (old: constants 50 and 25)",
+                "avg_session_time = visitDuration (not rounded, not page-view weighted)",
+            ),
+            (SITE, DAYS, *FILTERS),
+            {
+                "total_page_views": "integer",
+                "total_visitors": "integer",
+                "unique_visitors": "integer",
+                "total_sessions": "integer",
+                "bounce_rate": "number",
+                "avg_session_time": "number",
+                "pages_per_session": "number",
+                "growth_rate": "number",
+                "visitors_growth_rate": "number",
+                "sessions_growth_rate": "number",
+                "new_visitors": "integer",
+                "returning_visitors": "integer",
+                "engagement_score": "number",
+                "retention_rate": "number",
+            },
+            errors=(401, 404),
+        ),
+        "Failed to get traffic summary",
+    ),  # fmt: skip
+    _r(
+        "activity-trends",
+        activity_trends,
+        RouteDoc(
+            "Hourly page views, visitors and visits of the last 24 hours.",
+            "website.stats(range: {preset: LAST_24_HOURS}, timezone).timeseries(interval: HOUR)",
+            (
+                "real series (old: always empty arrays): the 24 hours ending with the current one, "
+                "zero-filled, items {timestamp, value}; sessions = visits",
+            ),
+            (SITE, TZ, *FILTERS),
+            {
+                "website_id": "string",
+                "trends": {"page_views": _POINT, "visitors": _POINT, "sessions": _POINT},
+            },
+            errors=(400, 401, 404),
+        ),
+        "Failed to get activity trends",
+    ),  # fmt: skip
+    _r(
+        "daily-stats",
+        daily_stats,
+        RouteDoc(
+            "Page views and visitors per UTC day, newest first.",
+            'website.stats(range, timezone: "UTC").timeseries(interval: DAY)',
+            (
+                _RANGE_NOTE + "; default days=30",
+                "every UTC day the range touches (N + 1 days, the "
+                "first and last partial), zero-filled (old: LIMIT days, no gaps filled)",
+            ),
+            (
+                SITE,
+                Param("days", kind="integer", description="A positive integer, else 30."),
+                *FILTERS,
+            ),
+            {
+                "website_id": "string",
+                "date_range": "string",
+                "daily_stats": [{"date": "string", "views": "integer", "unique": "integer"}],
+            },
+            errors=(401, 404),
+        ),
+        "Failed to get daily stats",
+    ),  # fmt: skip
+    _r(
+        "hourly-stats",
+        hourly_stats,
+        RouteDoc(
+            "Page views and visitors per hour of the last 24 hours in a time zone.",
+            "website.stats(range: {preset: LAST_24_HOURS}, timezone).timeseries(interval: HOUR)",
+            (
+                "the 24 hours ending with the current one, zero-filled, bucketed in the requested "
+                "zone (old: UTC buckets relabelled, current hour dropped, no gaps filled)",
+                "an unknown time zone is 400 naming timezone (old: silently UTC)",
+                "days is ignored",
+            ),
+            (SITE, TZ, *FILTERS),
+            {
+                "website_id": "string",
+                "date_range": "string",
+                "timezone": "string",
+                "hourly_stats": [_HOUR_ITEM],
+            },
+            errors=(400, 401, 404),
+        ),
+        "Failed to get hourly stats",
+    ),  # fmt: skip
+    _r(
+        "live-visitors",
+        live_visitors,
+        RouteDoc(
+            "Visitors of the last 5 minutes.",
+            "website.realtime.visitors",
+            (
+                "counts visitors with any event (old: page views only) in the last 5 minutes of "
+                "server time",
+                'timestamp is the real time (old: the literal "now")',
+            ),
+            (SITE,),
+            {"website_id": "string", "live_visitors": "integer", "timestamp": "string"},
+            errors=(401, 404),
+        ),
+        "Failed to get live visitors",
+    ),  # fmt: skip
+    _r(
+        "realtime",
+        realtime,
+        RouteDoc(
+            "Realtime: visitors, page views and top pages of the last 5 minutes.",
+            "website.realtime { visitors pageviews topPages(limit: 10) }",
+            ("new: documented in the old README but never implemented (404)",),
+            (SITE,),
+            {
+                "website_id": "string",
+                "live_visitors": "integer",
+                "page_views": "integer",
+                "top_pages": [{"page": "string", "views": "integer", "unique": "integer"}],
+                "timestamp": "string",
+            },
+            errors=(401, 404),
+        ),
+        "Failed to get realtime data",
+    ),  # fmt: skip
 ]

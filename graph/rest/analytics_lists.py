@@ -133,8 +133,11 @@ def _doc(list_key: str, label: str, dim: str, unique: str = "unique", extra: str
     item: dict[str, Any] = {label: "string", "views": "integer", unique: "integer"}
     if dim != "PAGE":
         item["bounce_rate?" if unique == "unique" else "bounce_rate"] = "number"
-    notes = ["rows ordered by visitors descending, then value ascending (old: random or by "
-             "views); [] when empty (old: null)", "days=N is [now − N days, now) in UTC"]
+    notes = [
+        "rows ordered by visitors descending, then value ascending (old: random or by "
+        "views); [] when empty (old: null)",
+        "days=N is [now − N days, now) in UTC",
+    ]
     if extra:
         notes.append(extra)
     return RouteDoc(
