@@ -43,7 +43,7 @@ from graph.schema import schema
 from graph.security import refused_response, start_security, stop_security
 from graph.settings import Settings
 from resolvers import counters
-from resolvers.enrich import GeoLocator
+from resolvers.enrich import GeoLocator, parse_user_agent
 from resolvers.errors import Refused
 from resolvers.runtime import Runtime
 
@@ -115,6 +115,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     writer.observers.append(_observe_commit)
     writer.start()
     geo = GeoLocator(settings.geoip_db)
+    await asyncio.to_thread(parse_user_agent, "Mozilla/5.0 (warm-up)")  # load the UA rules now
     rt = Runtime(pools, writer, geo, settings.trusted_proxies, settings.retention_days, use_ts)
     app.state.runtime = rt
     app.state.draining = False
