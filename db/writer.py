@@ -8,6 +8,10 @@ from the rows actually inserted (so a resent event id is never counted twice). E
 waiting request is answered only after that transaction commits. If a group fails
 for a reason other than the database being unreachable, each request is retried
 alone so that one request's problem cannot sink another's rows.
+
+``write_rows(conn, rows)`` is that transaction's body; the queue-mode consumer
+(``db.ingest_queue``) commits through ``BatchWriter.commit`` so that both paths share
+the SQL, the metrics observers and the commit hooks.
 """
 
 from __future__ import annotations
@@ -99,6 +103,26 @@ WITH ins AS (
 SELECT (SELECT count(*) FROM ins) AS inserted, (SELECT count(*) FROM up) AS sessions,
        (SELECT coalesce(array_agg(DISTINCT website_id), '{{}}') FROM ins) AS websites
 """
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """What one ``write_rows`` transaction did: ``inserted`` event rows (resent ids are
+    not counted), ``sessions`` upserted and the ``websites`` that got new rows."""
+
+    inserted: int
+    sessions: int
+    websites: list[str]
+
+
+async def write_rows(conn: asyncpg.Connection, rows: Sequence[EventRow]) -> MergeResult:
+    """COPY ``rows`` into the staging table, insert the new ones into ``events`` and
+    upsert their sessions. The caller owns the transaction (``conn.transaction()``)."""
+    await conn.execute(CREATE_STAGING)
+    await conn.copy_records_to_table("ingest_events", records=rows, columns=EVENT_COLUMNS)
+    rec = await conn.fetchrow(MERGE_SQL)
+    assert rec is not None
+    return MergeResult(int(rec["inserted"]), int(rec["sessions"]), list(rec["websites"]))
 
 
 class WriterClosed(DatabaseUnavailable):
@@ -243,15 +267,19 @@ class BatchWriter:
                 p.future.set_result(res)
 
     async def _write_rows(self, parts: list[Sequence[EventRow]]) -> list[WriteResult]:
-        rows = [r for part in parts for r in part]
+        inserted = await self.commit([r for part in parts for r in part])
+        # Duplicates (a resent event id) are already stored, so every row of every
+        # request in the group is stored once this transaction has committed.
+        return [WriteResult(stored=len(p), inserted_total=inserted) for p in parts]
+
+    async def commit(self, rows: Sequence[EventRow]) -> int:
+        """Write ``rows`` in one transaction now (no grouping), then tell the observers
+        and commit hooks; return the rows newly inserted. Raises ``DatabaseError``
+        (``DatabaseUnavailable`` when the database cannot be reached)."""
         started = time.perf_counter()
         try:
             async with self.pool.acquire(timeout=5.0) as conn, conn.transaction():
-                await conn.execute(CREATE_STAGING)
-                await conn.copy_records_to_table(
-                    "ingest_events", records=rows, columns=EVENT_COLUMNS
-                )
-                rec = await conn.fetchrow(MERGE_SQL)
+                res = await write_rows(conn, rows)
         except DatabaseError:
             raise
         except Exception as exc:
@@ -259,17 +287,14 @@ class BatchWriter:
             if mapped is exc:
                 raise
             raise mapped from exc
-        assert rec is not None
         self.last_commit_seconds = time.perf_counter() - started
         self.batches_committed += 1
-        self.rows_committed += int(rec["inserted"])
+        self.rows_committed += res.inserted
         self.last_batch_rows = len(rows)
         for observe in self.observers:
             observe(len(rows), self.last_commit_seconds)
-        await self._run_hooks(list(rec["websites"]), int(rec["inserted"]))
-        # Duplicates (a resent event id) are already stored, so every row of every
-        # request in the group is stored once this transaction has committed.
-        return [WriteResult(stored=len(p), inserted_total=int(rec["inserted"])) for p in parts]
+        await self._run_hooks(res.websites, res.inserted)
+        return res.inserted
 
     async def _run_hooks(self, websites: list[str], inserted: int) -> None:
         for hook in self.commit_hooks:

@@ -171,8 +171,8 @@ class _Sql:
         spec, n = self.spec, len(self.spec.steps)
         subj = "visitor_id" if spec.count_by == "VISITOR" else "session_id"
         strict = spec.ordering == "STRICT"
-        [step1] = self.scans(subj, "$3::timestamptz")[:1]
         branches = self.scans(subj, "$3::timestamptz + $4::interval")
+        step1 = branches[0].replace(" + $4::interval", "", 1)
         g_ms = ", ".join(f"bool_or(m{i}) AS m{i}" for i in range(1, n + 1))
         pv_count = "count(*) FILTER (WHERE pv)" if strict else "0"
         w = (
