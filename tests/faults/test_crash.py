@@ -62,7 +62,7 @@ async def test_sigkill_loses_no_acknowledged_event(database_url: str) -> None:
             str(r["id"])
             for r in await conn.fetch("SELECT id FROM events WHERE website_id = $1", site)
         }
-        assert len(acked) > 500, "the load generator should have been acknowledged often"
+        assert len(acked) > 100, "the load generator should have been acknowledged often"
         missing = acked - stored
         assert not missing, f"{len(missing)} acknowledged events lost"
         # sessions agree with the events that exist
