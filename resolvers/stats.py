@@ -193,12 +193,17 @@ async def _compute(rt: Runtime, keys: list[StatsKey]) -> dict[StatsKey, Result |
 # --------------------------------------------------------------------------- caching
 
 
-def ttl_for(rng: Range, now: datetime | None = None) -> int:
+REPLICA_CACHE_SECONDS = 30
+
+
+def ttl_for(rng: Range, now: datetime | None = None, *, replica: bool = False) -> int:
     """Seconds to cache an answer: long once the range ended before the late-data
-    horizon, short while it touches now."""
+    horizon, short while it touches now. Answers read from a replica may trail the
+    primary by its replay lag, so they are kept at most ``REPLICA_CACHE_SECONDS``."""
     now = now or datetime.now(UTC)
     settled = rng.end <= now - timedelta(seconds=LATE_DATA_HORIZON_SECONDS)
-    return SETTLED_CACHE_SECONDS if settled else LIVE_CACHE_SECONDS
+    ttl = SETTLED_CACHE_SECONDS if settled else LIVE_CACHE_SECONDS
+    return min(ttl, REPLICA_CACHE_SECONDS) if replica else ttl
 
 
 async def load_stats(rt: Runtime, keys: Sequence[StatsKey]) -> list[Result | Exception]:
@@ -219,8 +224,9 @@ async def load_stats(rt: Runtime, keys: Sequence[StatsKey]) -> list[Result | Exc
     computed = await _compute(rt, missing) if missing else {}
     if rt.cache is not None:
         now = datetime.now(UTC)
+        replica = rt.pools.read is not rt.pools.write
         entries = [
-            (stored, encode(value), ttl_for(key.scope.range, now))
+            (stored, encode(value), ttl_for(key.scope.range, now, replica=replica))
             for key, value in computed.items()
             if not isinstance(value, Exception) and (stored := stored_keys.get(key))
         ]
