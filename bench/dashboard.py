@@ -2,7 +2,7 @@
 LAST_30_DAYS, cold and warm, against naive one-query-per-widget SQL over raw
 ``events``/``sessions``, on the 10M-event dataset and on the 10× smaller one.
 
-    python -m bench.dashboard [--cold 3] [--warm 50] [--explain PATH]
+    python -m bench.dashboard [--cold 2] [--warm 50] [--naive 2] [--explain PATH]
 
 The request: ``summary(compare: true)`` (every metric, previous, change),
 ``timeseries(interval: DAY)``, 8 breakdowns (PAGE, ENTRY_PAGE, REFERRER, SOURCE,
@@ -16,7 +16,9 @@ COUNTRY, BROWSER, OS, DEVICE; 10 rows each with every field) and ``realtime``.
   ranges touching "now" are cached for 5 s, the repeats take well under that).
 * naive SQL = the same widgets as one straightforward statement each (``NAIVE``):
   summary, previous summary, time series, 8 breakdowns, realtime (2), run one after
-  another on one connection; the figure is the sum.
+  another on one connection; the figure is the sum (median of ``--naive`` runs).
+* SQL txns per warm request: committed transactions of the database during the warm
+  repeats, per request (0 = answered entirely from the cache).
 
 The GraphQL answer is checked against the naive one (summary, first page of every
 breakdown) so both sides compute the same numbers. ``--explain PATH`` additionally
@@ -222,7 +224,7 @@ def run_server(dsn: str, cold: int, warm: int) -> dict[str, Any]:
     """Cold samples (a new server each), then warm repeats on the last server."""
     colds: list[float] = []
     warms: list[float] = []
-    rss = 0.0
+    rss = xacts = 0.0
     data: dict[str, Any] = {}
     for i in range(cold):
         with Server(server_env(dsn)) as server, httpx.Client(headers=auth_headers(),
@@ -230,10 +232,23 @@ def run_server(dsn: str, cold: int, warm: int) -> dict[str, Any]:
             elapsed, data = post(client, server.url)
             colds.append(elapsed)
             if i == cold - 1:
+                before = asyncio.run(transactions(dsn))
                 for _ in range(warm):
                     warms.append(post(client, server.url)[0])
+                time.sleep(1.2)  # PostgreSQL flushes its statistics at most once a second
+                xacts = (asyncio.run(transactions(dsn)) - before - 1) / max(warm, 1)
             rss = max([rss, *server.worker_rss_mb()])
-    return {"cold": colds, "warm": warms, "rss": rss, "data": data}
+    return {"cold": colds, "warm": warms, "rss": rss, "data": data, "xacts": xacts}
+
+
+async def transactions(dsn: str) -> int:
+    """Committed transactions of the database so far (pg_stat_database)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(await conn.fetchval(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"))  # fmt: skip
+    finally:
+        await conn.close()
 
 
 # ---------------------------------------------------------------- EXPLAIN capture
@@ -261,7 +276,7 @@ async def explain(ds: Dataset, path: str) -> None:
                 "auto_explain.log_min_duration": "0", "auto_explain.log_analyze": "on",
                 "auto_explain.log_buffers": "on", "auto_explain.log_nested_statements": "on"}  # fmt: skip
     for k, v in settings.items():
-        await admin.execute(f'ALTER DATABASE "{name}" SET {k} = \'{v}\'')
+        await admin.execute(f"ALTER DATABASE \"{name}\" SET {k} = '{v}'")
     log, offset = await asyncio.to_thread(_log_end)
     try:
         with Server(server_env(ds.dsn)) as server, httpx.Client(headers=auth_headers(),
@@ -289,14 +304,17 @@ def fmt_ms(seconds: float) -> str:
     return f"{seconds * 1000:,.0f}" if seconds >= 0.01 else f"{seconds * 1000:.2f}"
 
 
-async def measure(ds: Dataset, cold: int, warm: int) -> dict[str, Any]:
+async def measure(ds: Dataset, cold: int, warm: int, naive_runs: int) -> dict[str, Any]:
     lo, hi = preset_range("LAST_30_DAYS", LARGEST_TZ, datetime.now(UTC))
     conn = await asyncpg.connect(ds.dsn)
     events = await conn.fetchval(
-        "SELECT count(*) FROM events WHERE website_id = $1 AND ts >= $2 AND ts < $3", LARGEST, lo, hi
+        "SELECT count(*) FROM events WHERE website_id = $1 AND ts >= $2 AND ts < $3",
+        LARGEST,
+        lo,
+        hi,
     )
     await conn.close()
-    naive = [await run_naive(ds.dsn, lo, hi) for _ in range(3)]
+    naive = [await run_naive(ds.dsn, lo, hi) for _ in range(naive_runs)]
     srv = await asyncio.to_thread(run_server, ds.dsn, cold, warm)
     diffs = check(srv["data"], naive[0][1])
     return {"events": events, "naive": [n[0] for n in naive], "diffs": diffs, **srv}
@@ -304,14 +322,15 @@ async def measure(ds: Dataset, cold: int, warm: int) -> dict[str, Any]:
 
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--cold", type=int, default=3, help="cold samples (a new server each)")
+    ap.add_argument("--cold", type=int, default=2, help="cold samples (a new server each)")
     ap.add_argument("--warm", type=int, default=50, help="warm repeats")
+    ap.add_argument("--naive", type=int, default=2, help="runs of the naive SQL")
     ap.add_argument("--explain", metavar="PATH", help="write auto_explain plans to PATH")
     args = ap.parse_args()
     big, small = await ensure("10m"), await ensure("1m")
     results = {}
     for ds in (big, small):
-        results[ds.size] = await measure(ds, args.cold, args.warm)
+        results[ds.size] = await measure(ds, args.cold, args.warm, args.naive)
     rows = []
     for ds in (big, small):
         r = results[ds.size]
@@ -324,11 +343,13 @@ async def main() -> None:
             f"{fmt_ms(cold)} (first {fmt_ms(r['cold'][0])})",
             f"{cold / naive:.2f}",
             f"{fmt_ms(statistics.median(warm))} / {fmt_ms(warm[int(len(warm) * 0.95) - 1])}",
+            f"{r['xacts']:.1f}",
             f"{r['rss']:.0f}",
             "yes" if not r["diffs"] else "NO: " + "; ".join(r["diffs"]),
         ])  # fmt: skip
     print(table(["dataset", "naive SQL, 12 statements (ms)", "GraphQL cold (ms)",
-                 "cold ÷ naive", "GraphQL warm p50 / p95 (ms)", "server RSS (MB)",
+                 "cold ÷ naive", "GraphQL warm p50 / p95 (ms)", "SQL txns per warm request",
+                 "server RSS (MB)",
                  "same numbers"], rows))  # fmt: skip
     cb, cs = statistics.median(results["10m"]["cold"]), statistics.median(results["1m"]["cold"])
     nb, ns = statistics.median(results["10m"]["naive"]), statistics.median(results["1m"]["naive"])

@@ -3,7 +3,10 @@
 = cores) next to raw ``copy_records_to_table`` of the same rows on the same database;
 then ack latency p50/p99 at half the measured peak; peak RSS per worker.
 
-    python -m bench.ingest [--seconds 15] [--clients 64] [--workers 2]
+    python -m bench.ingest [--seconds 15] [--clients 64] [--workers 2] [--queue]
+
+``--queue`` adds queue mode (``INGEST_QUEUE=redis``) with 1, 2 and 4 ``footfall
+writer`` processes next to the direct group commit (``bench/ingest_queue.py``).
 
 Prints a Markdown table (the README keeps the latest one). The load generator runs on
 the same machine and competes for its cores: the HTTP figure is a floor.
@@ -169,6 +172,7 @@ async def main() -> None:
     ap.add_argument("--clients", type=int, default=64)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--copy-rows", type=int, default=200_000)
+    ap.add_argument("--queue", action="store_true", help="also queue mode, 1/2/4 writers")
     args = ap.parse_args()
     dsn = await fresh_database("footfall_bench_ingest")
     conn = await asyncpg.connect(dsn)
@@ -199,6 +203,21 @@ async def main() -> None:
         )
     )
     print("\ntargets: HTTP ≥ 0.4 × raw COPY; p99 ≤ 100 ms at half peak; RSS ≤ 250 MB per worker")
+    if args.queue:
+        from bench.ingest_queue import queue_rows
+
+        qrows: list[list[object]] = [
+            ["direct group commit (no queue)", f"{http_rate:,.0f}", f"{http_rate:,.0f}", "", "", ""]
+        ]
+        qrows += await queue_rows(dsn, args.seconds, args.clients, args.workers, saturate)
+        headers = ["ingest", "HTTP acked ev/s", "committed ev/s (under load)",
+                   "drain ev/s (API idle)", "backlog after load (entries)",
+                   "CPU % machine / api / writers / redis / loadgen"]  # fmt: skip
+        print()
+        print(table(headers, qrows))
+        print(
+            f"(CPU: % of one core over the loaded window; the machine has {os.cpu_count()} cores)"
+        )
 
 
 if __name__ == "__main__":

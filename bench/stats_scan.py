@@ -25,10 +25,12 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from db.pool import SESSION_SETTINGS
 from db.queries.dimensions import NOT_IGNORED, session_value_sql
 from db.queries.stats import DimensionSpec, ScanPlan, ScanScope, build_scan
 from db.queries.stats_events import REALTIME_SQL
 
+_SETTINGS = {"timezone": "UTC", **SESSION_SETTINGS}  # as db.pool's connections
 DIMENSIONS = ("PAGE", "ENTRY_PAGE", "REFERRER", "SOURCE", "COUNTRY", "BROWSER", "OS", "DEVICE")
 
 
@@ -48,10 +50,13 @@ def naive_statements(
     ss = "FROM sessions s WHERE s.website_id = $1 AND s.started_at >= $2 AND s.started_at < $3"
     visit = ("count(*) AS visits, count(*) FILTER (WHERE s.pageviews = 1 AND s.events = 0) AS b,"
              " sum(extract(epoch FROM s.last_seen - s.started_at)) AS d, sum(s.pageviews) AS spv")  # fmt: skip
+    visit_row = (
+        "count(*), count(*) FILTER (WHERE s.pageviews = 1 AND s.events = 0),"
+        " sum(extract(epoch FROM s.last_seen - s.started_at)), sum(s.pageviews)"
+    )
     summary = (f"SELECT (SELECT row(count(DISTINCT visitor_id), count(*) FILTER (WHERE"
                f" event_type = 'pageview'), count(*) FILTER (WHERE event_type <> 'pageview'))"
-               f" {ev}), (SELECT row({visit.replace(' AS visits', '').replace(' AS b', '')"
-               f".replace(' AS d', '').replace(' AS spv', '')}) {ss})")  # fmt: skip
+               f" {ev}), (SELECT row({visit_row}) {ss})")  # fmt: skip
     day_e = "date_trunc('day', e.ts AT TIME ZONE $4)"
     day_s = "date_trunc('day', s.started_at AT TIME ZONE $4)"
     series = (f"SELECT coalesce(a.k, b.k), a.v, a.pv, b.visits, b.b, b.d FROM"
@@ -65,7 +70,7 @@ def naive_statements(
         if dim == "PAGE":
             sql = (f"SELECT e.page, count(DISTINCT visitor_id) AS v, count(*) AS pv {ev}"
                    f" AND e.event_type = 'pageview' GROUP BY 1"
-                   f" ORDER BY 2 DESC, 1 COLLATE \"C\" LIMIT 10")  # fmt: skip
+                   f" ORDER BY 2 DESC, e.page COLLATE \"C\" LIMIT 10")  # fmt: skip
         else:
             val = session_value_sql(dim, "s")
             sql = (f"SELECT coalesce(a.k, b.k) AS k, a.v, a.pv, b.visits, b.b, b.d FROM"
@@ -74,14 +79,15 @@ def naive_statements(
                    f" ON s.website_id = e.website_id AND s.session_id = e.session_id"
                    f" WHERE e.website_id = $1 AND e.ts >= $2 AND e.ts < $3 AND {NOT_IGNORED}"
                    f" GROUP BY 1) a FULL JOIN (SELECT {val} AS k, {visit} {ss} GROUP BY 1) b"
-                   f" ON a.k = b.k ORDER BY a.v DESC NULLS LAST, 1 COLLATE \"C\" LIMIT 10")  # fmt: skip
+                   f" ON a.k = b.k ORDER BY a.v DESC NULLS LAST, coalesce(a.k, b.k) COLLATE \"C\""
+                   f" LIMIT 10")  # fmt: skip
         out.append((sql, [site, lo, hi]))
     out.append((REALTIME_SQL, [[site], hi - timedelta(minutes=5), hi, 10]))
     return out
 
 
 async def _timed(dsn: str, sql: str, args: list[object]) -> tuple[float, int]:
-    conn = await asyncpg.connect(dsn, server_settings={"timezone": "UTC"})
+    conn = await asyncpg.connect(dsn, server_settings=_SETTINGS)
     try:
         t0 = time.perf_counter()
         rows = await conn.fetch(sql, *args)
@@ -106,7 +112,7 @@ async def dashboard_once(dsn: str, site: str, lo: datetime, hi: datetime, zone: 
 
 
 async def naive_once(dsn: str, site: str, lo: datetime, hi: datetime, zone: str) -> float:
-    conn = await asyncpg.connect(dsn, server_settings={"timezone": "UTC"})
+    conn = await asyncpg.connect(dsn, server_settings=_SETTINGS)
     try:
         t0 = time.perf_counter()
         for sql, args in naive_statements(site, lo, hi, zone):
@@ -129,6 +135,7 @@ async def main() -> None:
     ap.add_argument("--zone", default="Europe/Berlin")
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--naive", action="store_true")
+    ap.add_argument("--skip-scan", action="store_true")
     a = ap.parse_args()
     conn = await asyncpg.connect(a.dsn)
     end = await conn.fetchval("SELECT max(ts) FROM events WHERE website_id = $1", a.site)
@@ -143,11 +150,17 @@ async def main() -> None:
                             " AND ts < $3", a.site, lo, hi)  # fmt: skip
     await conn.close()
     print(f"{a.site}: {n} events in [{lo:%Y-%m-%d %H:%M}, {hi:%Y-%m-%d %H:%M}) UTC, zone {a.zone}")
-    runs = [await dashboard_once(a.dsn, a.site, lo, hi, a.zone) for _ in range(a.runs)]
-    for name in ("wall", "current", "previous", "realtime"):
+    runs = (
+        []
+        if a.skip_scan
+        else [await dashboard_once(a.dsn, a.site, lo, hi, a.zone) for _ in range(a.runs)]
+    )
+    for name in ("wall", "current", "previous", "realtime") if runs else ():
         print(f"  dashboard {name:8}: {_ms([r[name] for r in runs])}")
     if a.naive:
-        naive = [await naive_once(a.dsn, a.site, lo, hi, a.zone) for _ in range(max(3, a.runs // 2))]
+        naive = [
+            await naive_once(a.dsn, a.site, lo, hi, a.zone) for _ in range(max(3, a.runs // 2))
+        ]
         print(f"  naive (one statement per widget, sequential): {_ms(naive)}")
 
 

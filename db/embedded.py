@@ -28,7 +28,8 @@ class EmbeddedPostgres:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._server = get_server(self.data_dir / "pg", cleanup_mode="stop")
         admin_uri = self._server.get_uri()
-        exists = self._server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}';\n")
+        # bandit B608: DATABASE is a module constant, not input
+        exists = self._server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}';\n")  # nosec B608
         if "(1 row)" not in exists:
             try:
                 self._server.psql(f"CREATE DATABASE {DATABASE};\n")

@@ -23,7 +23,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 
@@ -102,7 +102,8 @@ WITH ins AS (
 )
 SELECT (SELECT count(*) FROM ins) AS inserted, (SELECT count(*) FROM up) AS sessions,
        (SELECT coalesce(array_agg(DISTINCT website_id), '{{}}') FROM ins) AS websites
-"""
+"""  # nosec B608
+# (bandit B608: MERGE_SQL is built once at import from this module's constant column names.)
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,23 @@ class _Pending:
 CommitHook = Callable[[list[str], int], Awaitable[None] | None]
 
 
+class RowWriter(Protocol):
+    """What the ingest pipeline writes through: ``BatchWriter`` (direct group commit)
+    or ``db.ingest_queue.QueueWriter`` (Redis Streams, committed by ``footfall writer``)."""
+
+    commit_hooks: list[CommitHook]
+    observers: list[Callable[[int, float], None]]
+
+    @property
+    def queue_depth(self) -> int: ...
+
+    async def write(self, rows: Sequence[EventRow]) -> WriteResult: ...
+
+    async def describe(self) -> dict[str, Any]: ...
+
+    async def close(self, drain_seconds: float = 30.0) -> None: ...
+
+
 class BatchWriter:
     """Group-commit writer. ``batch_size`` in rows, ``batch_timeout`` in seconds."""
 
@@ -181,6 +199,14 @@ class BatchWriter:
     def queue_depth(self) -> int:
         """Rows waiting to be written (not yet in a transaction)."""
         return self._queued_rows
+
+    async def describe(self) -> dict[str, Any]:
+        """For ``/health``: the mode, rows waiting and what a 2xx means."""
+        return {
+            "mode": "direct",
+            "queue_depth": self.queue_depth,
+            "contract": "2xx only after the rows are committed (group commit)",
+        }
 
     def start(self) -> None:
         for i in range(self.flushers):

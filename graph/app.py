@@ -2,8 +2,10 @@
 
 ``create_app(settings)`` is used by ``footfall serve`` and by the tests, each with its
 own settings. Start-up order: embedded PostgreSQL (only without ``DATABASE_URL``) →
-pools → migrations → TimescaleDB policies → writer → Redis (optional) → background
-jobs. Shutdown runs the reverse and drains the writer first.
+pools → migrations → TimescaleDB policies → writer (the group commit, or with
+``INGEST_QUEUE=redis`` the Redis Streams producer) → Redis (optional) → background jobs
+(the maintenance scheduler, ``graph.jobs``). Shutdown runs the reverse and drains the
+writer first.
 """
 
 from __future__ import annotations
@@ -24,16 +26,17 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from db import timescale
 from db.embedded import EmbeddedPostgres
+from db.ingest_queue import QueueWriter, connect
 from db.migrate import migrate
 from db.pool import Pools, create_pool
-from db.queries.retention import delete_older_than
-from db.writer import BatchWriter
+from db.writer import BatchWriter, RowWriter
 from graph import stats_runtime
 from graph.assets import asset_routes
 from graph.dashboard import dashboard_routes
 from graph.graphiql import graphiql_routes
 from graph.graphql_app import FootfallGraphQL
 from graph.health import health, ready
+from graph.jobs import maintenance_loop
 from graph.logs import RequestIdMiddleware
 from graph.rest.funnels_track import track_funnel
 from graph.rest.privacy import privacy_routes
@@ -48,7 +51,6 @@ from resolvers.errors import Refused
 from resolvers.runtime import Runtime
 
 log = logging.getLogger("footfall")
-RETENTION_EVERY = 3600.0  # seconds between retention runs on the plain path
 
 
 def _both(path: str, endpoint: Any, methods: list[str]) -> list[BaseRoute]:
@@ -71,15 +73,19 @@ def _observe_commit(rows: int, seconds: float) -> None:
     counters.INGEST_COMMIT_SECONDS.observe(seconds)
 
 
-async def _retention_loop(rt: Runtime) -> None:
-    while True:
-        try:
-            n = await delete_older_than(rt.pools.write, rt.retention_days)
-            if n:
-                log.info("retention deleted %d events older than %d days", n, rt.retention_days)
-        except Exception:
-            log.exception("retention run failed")
-        await asyncio.sleep(RETENTION_EVERY)
+def _writer(settings: Settings, write_pool: Any) -> RowWriter:
+    if settings.ingest_queue == "redis":
+        assert settings.redis_url is not None  # Settings.from_env checks it
+        return QueueWriter(
+            connect(settings.redis_url),
+            streams=settings.ingest_streams,
+            max_pending=settings.ingest_max_pending,
+        )
+    writer = BatchWriter(
+        write_pool, batch_size=settings.batch_size, batch_timeout=settings.batch_timeout
+    )
+    writer.start()
+    return writer
 
 
 @contextlib.asynccontextmanager
@@ -109,11 +115,8 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
             await migrate(conn, timescale=use_ts)
         if use_ts:
             await timescale.apply_retention_policy(conn, settings.retention_days)
-    writer = BatchWriter(
-        write_pool, batch_size=settings.batch_size, batch_timeout=settings.batch_timeout
-    )
+    writer = _writer(settings, write_pool)
     writer.observers.append(_observe_commit)
-    writer.start()
     geo = GeoLocator(settings.geoip_db)
     await asyncio.to_thread(parse_user_agent, "Mozilla/5.0 (warm-up)")  # load the UA rules now
     rt = Runtime(pools, writer, geo, settings.trusted_proxies, settings.retention_days, use_ts)
@@ -121,8 +124,9 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     app.state.draining = False
     for hook in app.state.startup_hooks:
         await hook(app, rt)
-    if settings.background_jobs and not use_ts:
-        tasks.append(asyncio.create_task(_retention_loop(rt)))
+    if settings.background_jobs:
+        tasks.append(asyncio.create_task(maintenance_loop(
+            rt, settings.aggregation_time, settings.aggregation_interval)))  # fmt: skip
     try:
         yield
     finally:

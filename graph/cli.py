@@ -2,6 +2,7 @@
 
     footfall serve                      run the API (embedded PostgreSQL without DATABASE_URL)
     footfall migrate                    apply pending migrations and exit
+    footfall writer [--name N]          commit queued events (INGEST_QUEUE=redis); run any number
     footfall doctor                     check database, TimescaleDB, Redis, GeoIP, assets
     footfall website add ID --domain D [--timezone TZ] [--name N] [--public]
     footfall website list
@@ -33,10 +34,12 @@ TRACKER_SNIPPET = (
 
 @contextlib.asynccontextmanager
 async def _runtime(settings: Settings) -> AsyncIterator[Any]:
-    """Start the app's lifespan (pools, migrations, writer) without serving HTTP."""
+    """Start the app's lifespan (pools, migrations, writer) without serving HTTP. One-shot
+    commands write through the direct group commit even when the API queues (a command's
+    return then means committed)."""
     from graph.app import create_app
 
-    app = create_app(settings.with_(background_jobs=False))
+    app = create_app(settings.with_(background_jobs=False, ingest_queue="direct"))
     async with app.router.lifespan_context(app):
         yield app.state.runtime
 
@@ -56,7 +59,8 @@ def _serve(settings: Settings) -> int:
 
     from graph.auth import create_token
 
-    base = f"http://{settings.host if settings.host != '0.0.0.0' else '127.0.0.1'}:{settings.port}"
+    # bandit B104: not a bind; the printed URL uses loopback when listening on all interfaces
+    base = f"http://{settings.host if settings.host != '0.0.0.0' else '127.0.0.1'}:{settings.port}"  # nosec B104
     if not settings.production:
         token = create_token(settings, subject="local-admin", websites="*", scope="admin",
                              ttl_seconds=30 * 86400)  # fmt: skip
@@ -150,6 +154,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the API server")
     sub.add_parser("migrate", help="apply pending migrations")
+    wr = sub.add_parser("writer", help="commit events queued in Redis (INGEST_QUEUE=redis)")
+    wr.add_argument("--name", help="consumer name (default: host-pid-random)")
     sub.add_parser("doctor", help="check database, TimescaleDB, Redis, GeoIP, assets")
     sub.add_parser("schema", help="print the GraphQL schema (SDL)")
     sub.add_parser("assets", help="fetch GraphiQL/React from the npm registry (offline GraphiQL)")
@@ -216,6 +222,10 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(doctor.run(settings))
     if args.command == "migrate":
         return asyncio.run(_migrate(settings))
+    if args.command == "writer":
+        from graph.cli_writer import run_writer
+
+        return run_writer(settings, _runtime, args.name)
     if args.command == "website":
         if args.action == "add":
             return asyncio.run(_website_add(settings, args))

@@ -1,4 +1,10 @@
-"""``GET /health`` (the seed's fields plus the writer's queue) and ``GET /ready``."""
+"""``GET /health`` (the seed's fields plus the writer's queue) and ``GET /ready``.
+
+``ingest`` describes the write path: ``mode`` ``direct`` (group commit; ``queue_depth``
+rows waiting) or ``redis`` (stream lengths, the limit, what Redis says about AOF and the
+durability contract). In queue mode an unreachable Redis makes the service unhealthy:
+tracking cannot be acknowledged without it.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from db import timescale
+from db.errors import DatabaseUnavailable
 from graph import __version__
 from graph.http import JSONResponse
 from resolvers.runtime import Runtime
@@ -35,11 +42,19 @@ async def health(request: Request) -> Response:
         body = {"status": "unhealthy", "database": "disconnected",
                 "error": type(exc).__name__, "timestamp": _now()}  # fmt: skip
         return JSONResponse(body, status_code=503)
+    try:
+        ingest = await rt.writer.describe()
+    except DatabaseUnavailable as exc:
+        unhealthy: dict[str, object] = {
+            "status": "unhealthy", "database": "connected", "timescale": installed,
+            "ingest": {"mode": "redis", "error": str(exc)}, "timestamp": _now(),
+        }  # fmt: skip
+        return JSONResponse(unhealthy, status_code=503)
     return JSONResponse({
         "status": "healthy", "database": "connected", "timescale": installed,
         "hypertable": hyper, "timestamp": _now(), "version": __version__,
         "queue_depth": rt.writer.queue_depth,
-        "ingest": "direct group commit: 2xx only after the rows are committed",
+        "ingest": ingest,
     })  # fmt: skip
 
 

@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import time
 from pathlib import Path
 from typing import Literal
 
@@ -59,6 +60,14 @@ def parse_duration(name: str, raw: str) -> float:
     if not m:
         raise SettingsError(f"{name}: expected a duration like 5s, 250ms, 24h or 30d; got {raw!r}")
     return float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+
+
+def parse_clock(name: str, raw: str) -> time:
+    """Parse a UTC wall-clock time ``"HH:MM"`` (00:00–23:59)."""
+    m = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*", raw)
+    if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+        raise SettingsError(f"{name}: expected a UTC time HH:MM (00:00-23:59); got {raw!r}")
+    return time(int(m.group(1)), int(m.group(2)))
 
 
 def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
@@ -110,6 +119,12 @@ class Settings:
     Rate limits: ``rate_limit_*_per_minute`` count tracked events per client IP and per
     website over a sliding minute (0 = unlimited); ``graphql_max_cost`` bounds one
     GraphQL operation and ``graphql_cost_per_minute`` each caller's total (0 = unlimited).
+
+    Ingest: ``ingest_queue`` ``direct`` (group commit in the API process) or ``redis``
+    (the API appends to ``ingest_streams`` Redis Streams, at most ``ingest_max_pending``
+    entries each; ``footfall writer`` processes commit them and claim a dead writer's
+    entries after ``ingest_claim_idle`` seconds). Maintenance (retention) runs at
+    ``aggregation_time`` (UTC) and then every ``aggregation_interval`` seconds.
     """
 
     environment: Environment = "development"
@@ -137,6 +152,12 @@ class Settings:
     rate_limit_website_per_minute: int = 60_000
     graphql_max_cost: int = 50_000
     graphql_cost_per_minute: int = 5_000_000
+    ingest_queue: IngestQueue = "direct"
+    ingest_streams: int = 4
+    ingest_max_pending: int = 1_000_000
+    ingest_claim_idle: float = 30.0
+    aggregation_interval: float = 86_400.0
+    aggregation_time: time = time(0, 0)
 
     @property
     def production(self) -> bool:
@@ -169,11 +190,26 @@ class Settings:
         if not 0 <= batch_timeout <= 10:
             raise SettingsError("BATCH_TIMEOUT: must be between 0 and 10 seconds")
         statement_timeout = parse_duration("STATEMENT_TIMEOUT", e.get("STATEMENT_TIMEOUT") or "15s")
+        database_url = _url(e, "DATABASE_URL", ("postgres", "postgresql"))
+        redis_url = _url(e, "REDIS_URL", ("redis", "rediss", "unix"))
+        ingest_queue = _choice(e, "INGEST_QUEUE", "direct", ("direct", "redis"))
+        if ingest_queue == "redis" and not (redis_url and database_url):
+            raise SettingsError(
+                "INGEST_QUEUE: redis needs REDIS_URL and DATABASE_URL (footfall writer "
+                "processes must reach the same Redis and database)"
+            )
+        claim_idle = parse_duration("INGEST_CLAIM_IDLE", e.get("INGEST_CLAIM_IDLE") or "30s")
+        if not 0.1 <= claim_idle <= 86_400:
+            raise SettingsError("INGEST_CLAIM_IDLE: must be between 100ms and 24h")
+        interval = parse_duration("AGGREGATION_INTERVAL", e.get("AGGREGATION_INTERVAL") or "24h")
+        if not 60 <= interval <= 30 * 86_400:
+            raise SettingsError("AGGREGATION_INTERVAL: must be between 1m and 30d")
         return cls(
             environment=environment,  # type: ignore[arg-type]
             port=_int(e, "PORT", 3002, 1, 65535),
-            host=(e.get("HOST") or ("0.0.0.0" if environment == "production" else "127.0.0.1")),
-            database_url=_url(e, "DATABASE_URL", ("postgres", "postgresql")),
+            # production runs in a container behind its port mapping: all interfaces there
+            host=(e.get("HOST") or ("0.0.0.0" if environment == "production" else "127.0.0.1")),  # nosec B104
+            database_url=database_url,
             database_read_url=_url(e, "DATABASE_READ_URL", ("postgres", "postgresql")),
             log_level=log_level,
             jwt_secret=Secret(jwt_secret),
@@ -182,7 +218,7 @@ class Settings:
             worker_count=_int(e, "WORKER_COUNT", 1, 1, 64),
             retention_days=_int(e, "RETENTION_DAYS", 730, 1, 36_500),
             max_db_connections=_int(e, "MAX_DB_CONNECTIONS", 20, 2, 1000),
-            redis_url=_url(e, "REDIS_URL", ("redis", "rediss", "unix")),
+            redis_url=redis_url,
             global_api_key=Secret((e.get("GLOBAL_API_KEY") or "").strip()),
             data_dir=Path(e.get("FOOTFALL_DATA_DIR") or "footfall-data"),
             timescale=_choice(e, "TIMESCALE", "auto", ("auto", "on", "off")),  # type: ignore[arg-type]
@@ -195,4 +231,10 @@ class Settings:
             ),
             graphql_max_cost=_int(e, "GRAPHQL_MAX_COST", 50_000, 1, 10**9),
             graphql_cost_per_minute=_int(e, "GRAPHQL_COST_PER_MINUTE", 5_000_000, 0, 10**12),
+            ingest_queue=ingest_queue,  # type: ignore[arg-type]
+            ingest_streams=_int(e, "INGEST_STREAMS", 4, 1, 256),
+            ingest_max_pending=_int(e, "INGEST_MAX_PENDING", 1_000_000, 1, 10**9),
+            ingest_claim_idle=claim_idle,
+            aggregation_interval=interval,
+            aggregation_time=parse_clock("AGGREGATION_TIME", e.get("AGGREGATION_TIME") or "00:00"),
         )

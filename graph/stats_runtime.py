@@ -17,7 +17,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 
 from graph.settings import Settings
 from resolvers.cache import MemoryCache, RedisCache
-from resolvers.realtime import PubSub
+from resolvers.realtime import PubSub, forget_realtime
 from resolvers.runtime import Runtime
 
 CACHE_CONNECTIONS = 64
@@ -50,6 +50,7 @@ async def start_stats(app: Any, rt: Runtime) -> None:
     async def on_commit(websites: list[str], inserted: int) -> None:
         if not inserted or not websites:
             return
+        forget_realtime(rt, websites)
         await rt.cache.invalidate_many(websites)
         await rt.pubsub.publish(websites)
 

@@ -4,6 +4,7 @@ UserError            bad input; carries the field path and a code (400 / userErr
 ├── NotFound         absent or not visible to the caller (404 / null)
 └── Forbidden        visible but the caller's scope is too small (403)
 ServiceUnavailable   a dependency (the database) is down (503)
+└── Overloaded       the ingest queue is full (503 + Retry-After)
 Refused              well-formed, but refused by policy (not the caller's input)
 ├── RateLimited      over a rate limit or cost budget (429 + Retry-After / RATE_LIMITED)
 └── OriginRejected   Origin/Referer does not match the tracked website (403)
@@ -50,6 +51,16 @@ class Forbidden(UserError):
 
 class ServiceUnavailable(Exception):
     """The database (or another required dependency) is unreachable right now."""
+
+
+class Overloaded(ServiceUnavailable):
+    """The ingest queue holds ``INGEST_MAX_PENDING`` entries; retry after
+    ``retry_after`` whole seconds (≥ 1). The message is safe to show to clients."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = max(1, int(retry_after))
 
 
 class Refused(Exception):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -40,10 +41,45 @@ class RealtimeData:
     top_pages: list[BreakdownRow] = field(default_factory=list)
 
 
-async def load_realtime(rt: Runtime, website_ids: Sequence[str]) -> list[RealtimeData]:
-    """One statement for all websites; one answer per id, in order."""
-    now = datetime.now(UTC)
+REALTIME_CACHE_SECONDS = 1.0
+_CACHE_KEY = "realtime_cache"
+
+
+def _cache(rt: Runtime) -> dict[str, tuple[float, RealtimeData]]:
+    cache: dict[str, tuple[float, RealtimeData]] = rt.extras.setdefault(_CACHE_KEY, {})
+    return cache
+
+
+def forget_realtime(rt: Runtime, website_ids: Iterable[str]) -> None:
+    """Drop this process's cached realtime answers (called on commit)."""
+    cache = _cache(rt)
+    for w in website_ids:
+        cache.pop(w, None)
+
+
+async def load_realtime(
+    rt: Runtime, website_ids: Sequence[str], *, fresh: bool = False
+) -> list[RealtimeData]:
+    """One statement for all websites; one answer per id, in order. Answers are kept
+    in-process for ``REALTIME_CACHE_SECONDS`` (dropped on this process's commits for the
+    website); ``fresh`` bypasses that (subscription pushes)."""
+    cache = _cache(rt)
+    clock = time.monotonic()
     unique = sorted(set(website_ids))
+    if not fresh:
+        hits = {w: hit[1] for w in unique if (hit := cache.get(w)) is not None and hit[0] > clock}
+        if len(hits) == len(unique):
+            return [hits[w] for w in website_ids]
+    answers = await _query_realtime(rt, unique)
+    if len(cache) > 10_000:
+        cache.clear()
+    for w, data in answers.items():
+        cache[w] = (clock + REALTIME_CACHE_SECONDS, data)
+    return [answers[w] for w in website_ids]
+
+
+async def _query_realtime(rt: Runtime, unique: list[str]) -> dict[str, RealtimeData]:
+    now = datetime.now(UTC)
     try:
         groups = await sql.realtime(rt.pools.read, unique,
                                     now - timedelta(seconds=REALTIME_WINDOW_SECONDS), now,
@@ -60,7 +96,7 @@ async def load_realtime(rt: Runtime, website_ids: Sequence[str]) -> list[Realtim
         if g.page is not None:
             share = 100.0 * g.visitors / d.visitors if d.visitors else 0.0
             d.top_pages.append(BreakdownRow(g.page, g.visitors, share, pageviews=g.pageviews))
-    return [data[w] for w in website_ids]
+    return data
 
 
 class Subscription:

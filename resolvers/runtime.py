@@ -11,7 +11,7 @@ from typing import Any
 from db.pool import Pools
 from db.queries import websites as website_sql
 from db.queries.websites import WebsiteRow
-from db.writer import BatchWriter
+from db.writer import RowWriter
 from resolvers.enrich import GeoLocator
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -50,7 +50,7 @@ class Runtime:
     """Pools, writer, GeoIP, caches and the settings operations depend on."""
 
     pools: Pools
-    writer: BatchWriter
+    writer: RowWriter  # BatchWriter (direct) or db.ingest_queue.QueueWriter (redis)
     geo: GeoLocator
     trusted_proxies: tuple[Network, ...] = ()
     retention_days: int = 730

@@ -1,5 +1,7 @@
-"""Tracking: validate → enrich → identify → write (group commit). One pipeline for the
-REST routes, GraphQL ``trackEvents``/``importEvents`` and ``footfall import``."""
+"""Tracking: validate → enrich → identify → write. One pipeline for the REST routes,
+GraphQL ``trackEvents``/``importEvents`` and ``footfall import``. The write is the
+group commit (``INGEST_QUEUE=direct``) or an append to the Redis ingest streams
+(``redis``; ``footfall writer`` commits), whichever ``rt.writer`` is."""
 
 from __future__ import annotations
 
@@ -11,11 +13,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from db.errors import DatabaseUnavailable
+from db.ingest_queue import QueueFull
 from db.queries import identity as identity_sql
 from db.writer import EventRow
 from resolvers import counters
 from resolvers.enrich import cdn_location, client_ip, parse_user_agent, referrer_host
-from resolvers.errors import NotFound, Refused, ServiceUnavailable, UserError
+from resolvers.errors import NotFound, Overloaded, Refused, ServiceUnavailable, UserError
 from resolvers.event_input import CleanEvent, Mode, validate_event
 from resolvers.protection import protect
 from resolvers.runtime import Runtime
@@ -89,12 +92,13 @@ def _row(ev: CleanEvent, domain: str, received: datetime) -> EventRow:
 
 
 async def track(rt: Runtime, req: TrackRequest) -> TrackResult:
-    """Store a request's events, all or nothing; return after they are committed.
+    """Store a request's events, all or nothing; return after they are committed (in
+    queue mode: after Redis has them — see ``db.ingest_queue`` for that contract).
 
     Raises ``UserError`` (nothing stored) for invalid input, ``NotFound`` for an unknown
     website, ``OriginRejected``/``RateLimited`` for a public request refused by
-    ``resolvers.protection`` and ``ServiceUnavailable`` when the database cannot be
-    reached.
+    ``resolvers.protection``, ``ServiceUnavailable`` when the database (or the ingest
+    queue) cannot be reached and ``Overloaded`` when the ingest queue is full.
     """
     limit = MAX_IMPORT_EVENTS if req.mode == "import" else MAX_TRACK_EVENTS
     if not req.site_id:
@@ -160,6 +164,9 @@ async def track(rt: Runtime, req: TrackRequest) -> TrackResult:
     try:
         await _assign_sessions(rt, website.id, kept)
         result = await rt.writer.write([_row(ev, website.domain, received) for ev in kept])
+    except QueueFull as exc:
+        counters.EVENTS_REJECTED.labels("queue_full").inc(len(kept))
+        raise Overloaded(str(exc), exc.retry_after) from exc
     except DatabaseUnavailable as exc:
         counters.EVENTS_REJECTED.labels("database_unavailable").inc(len(kept))
         raise ServiceUnavailable(str(exc)) from exc

@@ -87,7 +87,7 @@ async def test_tracking_rate_limit_per_ip(
             assert (await c.post("/api/v1/analytics/event", json=event(site))).status_code == 201
         r = await c.post("/api/v1/analytics/event", json=event(site))
         assert r.status_code == 429
-        assert 1 <= int(r.headers["Retry-After"]) <= 60
+        assert 1 <= int(r.headers["Retry-After"]) <= 120  # sliding window: up to 2 minutes
         assert "rate limit" in r.json()["error"]
         r = await c.post("/api/v1/analytics/event/batch",
                          json={"siteId": site, "events": [event(site)]})  # fmt: skip

@@ -18,13 +18,18 @@ The rules (also in the GraphQL descriptions and ``resolvers/funnel_report.py``):
   attempts of (time of the last step − time of step 1) in seconds; for ANY the last
   step is the latest of the earliest matches of steps 2..n.
 
-How (one statement, no per-subject round trip): ``ev`` reads the events that match a
-step (plus every page view for STRICT) once; ``g`` collapses them to one row per
-(subject, instant); a backwards running ``min`` over ``g`` gives, for every instant,
-the earliest later instant matching each step (``n2…nN``) and the next page view
-(``np``). Earliest-first (greedy) chaining is exact for these rules: from a fixed
-step-1 event, every reachable step-k instant shares the same next page view, so the
-earliest one dominates. Each further step is one equi-join on (subject, instant).
+How (one statement, no per-subject round trip, no self-joins): ``ev`` reads the events
+that match a step (plus every page view for STRICT) with one scan per step — page views
+index-only from ``events_funnel_page`` by the pattern's literal prefix — keeping, for
+steps 2..n, only subjects with a step-1 event in range (``s1``); ``g`` orders them by
+(subject, time descending) once (STRICT: one row per instant, counting page views).
+For ORDERED and STRICT, one window pass per step k = n..2 computes ``r_k``: the times
+of steps k..n reached greedily after each row — the earliest later step-k match as an
+array, extended by that match's own ``r_(k+1)`` (STRICT: the next page view must be it,
+alone at its instant; a custom step must come before the next page view). The frame
+holds only strictly later instants. Greedy chaining (earliest match first) is exact for
+these rules: from a fixed step-1 event every reachable step-k instant shares the same
+next page view, so the earliest dominates. ANY takes each step's earliest later match.
 """
 
 from __future__ import annotations
@@ -174,20 +179,29 @@ class _Sql:
         branches = self.scans(subj, "$3::timestamptz + $4::interval")
         step1 = branches[0].replace(" + $4::interval", "", 1)
         g_ms = ", ".join(f"bool_or(m{i}) AS m{i}" for i in range(1, n + 1))
-        pv_count = "count(*) FILTER (WHERE pv)" if strict else "0"
-        w = (
-            "WINDOW w AS (PARTITION BY subj ORDER BY ts DESC"
-            " ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
+        # strictly later rows: STRICT has one row per instant, the others one per event
+        frame = (
+            "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING"
+            if strict
+            else "RANGE BETWEEN UNBOUNDED PRECEDING AND '1 microsecond' PRECEDING"
         )
+        w = f"WINDOW w AS (PARTITION BY subj ORDER BY ts DESC {frame})"
         ctes = [
-            # subjects with a step-1 event in range: nobody else can enter
+            # subjects with a step-1 event in range: nobody else can enter, so the
+            # scans of later steps keep only their events (extra rows would be harmless)
             f"s1 AS (SELECT DISTINCT subj FROM ({step1}) s)",
-            "ev AS (\n  " + "\n  UNION ALL ".join(branches) + ")",
-            # one row per (subject, instant), already in the windows' order
-            f"""g AS (
-  SELECT subj, ts, min(sid) FILTER (WHERE m1) AS sid1, {g_ms}, {pv_count} AS pvc
-  FROM ev WHERE subj IN (SELECT subj FROM s1) GROUP BY subj, ts ORDER BY subj, ts DESC)""",
         ]
+        later = "\n  UNION ALL ".join(branches[1:])
+        narrowed = (
+            f"\n  UNION ALL SELECT * FROM (\n  {later}) o WHERE subj IN (SELECT subj FROM s1)"
+        )
+        ctes.append(f"ev AS (\n  {branches[0]}{narrowed if later else ''})")
+        if strict:  # one row per (subject, instant), with its number of page views
+            ctes.append(f"""g AS (
+  SELECT subj, ts, min(sid) FILTER (WHERE m1) AS sid1, {g_ms}, count(*) FILTER (WHERE pv) AS pvc
+  FROM ev GROUP BY subj, ts ORDER BY subj, ts DESC)""")
+        else:
+            ctes.append("g AS (SELECT *, sid AS sid1 FROM ev ORDER BY subj, ts DESC)")
         t1_in_range = "m1 AND ts >= $2 AND ts < $3"
         if spec.ordering == "ANY":
             nexts = ", ".join(
@@ -287,11 +301,13 @@ FROM per"""
 
 
 def _best(q: _Sql) -> str:
-    """CTEs ending in ``best``: each subject's deepest attempt (ties: earliest step 1)."""
+    """CTEs ending in ``best``: each subject's deepest attempt (ties: earliest step 1, then
+    the smallest session id among that instant's step-1 events)."""
     return (
         q.attempts()
         + """,
-best AS (SELECT DISTINCT ON (subj) subj, sid, t1, depth FROM att ORDER BY subj, depth DESC, t1)"""
+best AS (SELECT DISTINCT ON (subj) subj, sid, t1, depth FROM att
+  ORDER BY subj, depth DESC, t1, sid)"""
     )
 
 

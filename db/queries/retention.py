@@ -37,3 +37,18 @@ async def delete_older_than(pool: asyncpg.Pool, days: int, *, batch: int = 50_00
                             "retention", "retention_delete", {"events": total, "days": days},
                         )  # fmt: skip
                     return total
+
+
+RETENTION_LOCK = 0x666F6F74  # pg advisory lock key: one retention run per database at a time
+
+
+async def delete_older_than_once(pool: asyncpg.Pool, days: int) -> int | None:
+    """``delete_older_than`` unless another process is running it right now (every API
+    worker schedules retention at the same moment): then ``None`` and nothing done."""
+    async with translated(), pool.acquire() as conn:
+        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", RETENTION_LOCK):
+            return None
+        try:
+            return await delete_older_than(pool, days)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", RETENTION_LOCK)

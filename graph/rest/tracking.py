@@ -4,7 +4,8 @@ Answers use the old JSON shapes, but a 201 means committed: ``event_id`` is the 
 and ``events_count`` the number of events stored. Any invalid event refuses the whole
 request (400 naming ``events[i].field``) and nothing from it is stored. A page of another
 site (Origin/Referer) is refused with 403 and a client over its rate limit with 429 and
-``Retry-After`` (``resolvers.protection``). Beacons often
+``Retry-After`` (``resolvers.protection``); a full ingest queue (``INGEST_QUEUE=redis``)
+answers 503 with ``Retry-After``. Beacons often
 send ``text/plain``; the body is parsed as JSON whatever the content type.
 """
 
@@ -20,7 +21,7 @@ from starlette.responses import Response
 from db.errors import DatabaseUnavailable
 from graph.auth import AuthError, request_principal
 from graph.http import BodyTooLarge, JSONResponse, error, peer_ip, read_body, refusal
-from resolvers.errors import NotFound, Refused, ServiceUnavailable, UserError
+from resolvers.errors import NotFound, Overloaded, Refused, ServiceUnavailable, UserError
 from resolvers.runtime import Runtime
 from resolvers.tracking import TrackRequest, track
 
@@ -43,6 +44,10 @@ def _failure(exc: Exception) -> Response:
         return error(404, exc.message, field=exc.field_path)
     if isinstance(exc, UserError):
         return error(400, exc.message, field=exc.field_path, code=exc.code)
+    if isinstance(exc, Overloaded):
+        resp = error(503, exc.message, retry_after=exc.retry_after)
+        resp.headers["Retry-After"] = str(exc.retry_after)
+        return resp
     if isinstance(exc, ServiceUnavailable):
         return error(503, "Database unavailable, retry later", retry_after=1)
     raise exc
@@ -83,7 +88,7 @@ async def track_event(request: Request) -> Response:
     except (UserError, Refused, ServiceUnavailable) as exc:
         resp = _failure(exc)
         if resp.status_code == 503:
-            resp.headers["Retry-After"] = "1"
+            resp.headers.setdefault("Retry-After", "1")
         return resp
     if result.event_ids[0] is None:
         body = {"status": "ignored", "event_id": None, "visitor_id": None, "session_id": None}
@@ -111,7 +116,7 @@ async def track_batch(request: Request) -> Response:
     except (UserError, Refused, ServiceUnavailable) as exc:
         resp = _failure(exc)
         if resp.status_code == 503:
-            resp.headers["Retry-After"] = "1"
+            resp.headers.setdefault("Retry-After", "1")
         return resp
     return JSONResponse(
         {"status": "accepted", "events_count": result.stored, "processed_at": int(time.time())},

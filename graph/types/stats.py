@@ -282,12 +282,12 @@ class StatsSubscription:
                                extensions={"code": "NOT_FOUND", "field": "websiteId"})  # fmt: skip
         async with rt.pubsub.subscribe(site.id) as changes:
             with graphql_errors():
-                last = (await load_realtime(rt, [site.id]))[0]
+                last = (await load_realtime(rt, [site.id], fresh=True))[0]
             yield Realtime(data=last)
             while True:
                 notified = await changes.wait(REFRESH_SECONDS)
                 with graphql_errors():
-                    data = (await load_realtime(rt, [site.id]))[0]
+                    data = (await load_realtime(rt, [site.id], fresh=True))[0]
                 if notified or data != last:
                     last = data
                     yield Realtime(data=data)

@@ -12,7 +12,7 @@ from strawberry.types import Info
 from graph.context import Context
 from graph.http import peer_ip
 from graph.types.common import UserError, UserErrorCode
-from resolvers.errors import RateLimited, Refused, ServiceUnavailable
+from resolvers.errors import Overloaded, RateLimited, Refused, ServiceUnavailable
 from resolvers.errors import UserError as UserErrorExc
 from resolvers.event_input import Mode, snake_keys
 from resolvers.tracking import TrackRequest, track
@@ -118,9 +118,11 @@ async def _track(
         )
         err = UserError(field=None, message=exc.message, code=code)
         return TrackEventsPayload(accepted=0, event_ids=[], user_errors=[err])
-    except ServiceUnavailable:
-        err = UserError(field=None, message="database unavailable, retry later",
-                        code=UserErrorCode.UNAVAILABLE)  # fmt: skip
+    except ServiceUnavailable as exc:
+        message = (
+            exc.message if isinstance(exc, Overloaded) else "database unavailable, retry later"
+        )
+        err = UserError(field=None, message=message, code=UserErrorCode.UNAVAILABLE)
         return TrackEventsPayload(accepted=0, event_ids=[], user_errors=[err])
     ids = [strawberry.ID(i) if i else None for i in result.event_ids]
     return TrackEventsPayload(accepted=result.stored, event_ids=ids, user_errors=[])

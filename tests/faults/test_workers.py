@@ -1,0 +1,57 @@
+"""Many workers: two ``footfall serve`` processes on different ports that share
+``DATABASE_URL`` and ``REDIS_URL`` behave as two uvicorn workers of one service. A
+realtime subscription on worker A hears events posted to worker B (the commit notice
+goes through Redis pub/sub), and B's commit invalidates A's cached answers."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.conftest import JWT_SECRET
+from tests.faults.queue_support import AofRedis
+from tests.faults.realtime_client import next_realtime, read_token, subscribe
+from tests.faults.server import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+SUMMARY = """query($id: ID!) { website(id: $id) { stats(range: {preset: LAST_24_HOURS})
+  { summary { pageviews } } } }"""
+
+
+async def test_subscription_on_one_worker_hears_events_posted_to_another(
+    database_url: str, aof_redis: AofRedis
+) -> None:
+    env = {"DATABASE_URL": database_url, "REDIS_URL": aof_redis.url, "ENVIRONMENT": "test",
+           "LOG_LEVEL": "warning", "JWT_SECRET": JWT_SECRET, "MAX_DB_CONNECTIONS": "4"}  # fmt: skip
+    a, b = ServerProcess(env), ServerProcess(env)
+    await asyncio.gather(asyncio.to_thread(a.start), asyncio.to_thread(b.start))
+    conn = await asyncpg.connect(database_url)
+    site = f"workers-{uuid.uuid4().hex[:8]}"
+    await conn.execute("INSERT INTO websites (id, domain) VALUES ($1, 'workers.example')", site)
+    auth = {"Authorization": f"Bearer {read_token(site)}"}
+    ws = await subscribe(a.url, site)
+    try:
+        assert await next_realtime(ws, 5) == {"visitors": 0, "pageviews": 0}
+        async with httpx.AsyncClient(timeout=10) as http:
+            before = await http.post(a.url + "/graphql", json={"query": SUMMARY,
+                                     "variables": {"id": site}}, headers=auth)  # fmt: skip
+            assert before.json()["data"]["website"]["stats"]["summary"]["pageviews"] == 0
+            event = {"website_id": site, "visitor_id": "v1", "session_id": "s1", "page": "/",
+                     "timestamp": datetime.now(UTC).isoformat()}  # fmt: skip
+            r = await http.post(b.url + "/api/v1/analytics/event", json=event)
+            assert r.status_code == 201, r.text
+            assert await next_realtime(ws, 5) == {"visitors": 1, "pageviews": 1}
+            after = await http.post(a.url + "/graphql", json={"query": SUMMARY,
+                                    "variables": {"id": site}}, headers=auth)  # fmt: skip
+            assert after.json()["data"]["website"]["stats"]["summary"]["pageviews"] == 1
+    finally:
+        await ws.close()
+        a.kill()
+        b.kill()
+        await conn.close()
