@@ -101,23 +101,34 @@ class RawHTTP:
         self.writer: asyncio.StreamWriter | None = None
 
     async def post(self, path: str, body: bytes) -> int:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
-        head = (f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n").encode()  # fmt: skip
-        self.writer.write(head + body)
-        status_line = await self.reader.readline()
-        length = 0
-        while True:
-            line = await self.reader.readline()
-            if line in (b"\r\n", b""):
-                break
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":", 1)[1])
-        if length:
-            await self.reader.readexactly(length)
-        return int(status_line.split()[1])
+        """POST and return the status; reconnects once if the server closed the idle
+        keep-alive connection."""
+        for attempt in (1, 2):
+            if self.writer is None:
+                self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+            assert self.reader is not None
+            head = (f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\n"
+                    "Content-Type: application/json\r\n"
+                    f"Content-Length: {len(body)}\r\n\r\n").encode()  # fmt: skip
+            self.writer.write(head + body)
+            status_line = await self.reader.readline()
+            if not status_line:
+                self.writer.close()
+                self.writer = None
+                if attempt == 1:
+                    continue
+                raise ConnectionError("the server closed the connection")
+            length = 0
+            while True:
+                line = await self.reader.readline()
+                if line in (b"\r\n", b""):
+                    break
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            if length:
+                await self.reader.readexactly(length)
+            return int(status_line.split()[1])
+        raise AssertionError("unreachable")
 
     async def close(self) -> None:
         if self.writer is not None:
