@@ -98,9 +98,16 @@ def both(rest: Sequence[RestRoute]) -> list[BaseRoute]:
     return out
 
 
-def guarded(failure: str, handler: Handler, *, public: bool = False) -> Callable[..., Any]:
+def guarded(
+    failure: str,
+    handler: Handler,
+    *,
+    public: bool = False,
+    crash: Callable[[str], Response] | None = None,
+) -> Callable[..., Any]:
     """The endpoint: authentication, then ``handler``, with errors in the old shapes.
-    Public routes ignore bad credentials (the caller is anonymous)."""
+    Public routes ignore bad credentials (the caller is anonymous). ``crash`` builds the
+    500 body from ``failure`` (default ``{"error": failure}``)."""
 
     async def endpoint(request: Request) -> Response:
         rt: Runtime = request.app.state.runtime
@@ -128,7 +135,7 @@ def guarded(failure: str, handler: Handler, *, public: bool = False) -> Callable
             return resp
         except Exception:
             log.exception("REST route %s %s failed", request.method, request.url.path)
-            return error(500, failure)
+            return crash(failure) if crash is not None else error(500, failure)
 
     endpoint.__doc__ = handler.__doc__
     return endpoint

@@ -30,12 +30,10 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from db.errors import DatabaseUnavailable
-from graph.auth import AuthError, request_principal
-from graph.http import JSONResponse, error
+from graph.http import JSONResponse
+from graph.rest.common import guarded
 from resolvers import privacy as ops
 from resolvers.access import Principal
-from resolvers.errors import Forbidden, NotFound, ServiceUnavailable, UserError
 from resolvers.runtime import Runtime
 
 log = logging.getLogger("footfall.privacy")
@@ -47,32 +45,15 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _crash(failure: str) -> Response:
+    """The old privacy routes' 500 shape."""
+    body = {"success": False, "message": failure, "error": "Internal server error"}
+    return JSONResponse(body, status_code=500)
+
+
 def _guarded(failure: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     """Authenticate, run ``handler``, and map errors to the old shapes."""
-
-    async def endpoint(request: Request) -> Response:
-        try:
-            who = await request_principal(request)
-            if who.scope is None:
-                return error(401, "Missing API key")
-            return await handler(request, request.app.state.runtime, who)
-        except AuthError as exc:
-            return error(401, str(exc))
-        except NotFound as exc:
-            return error(404, exc.message)
-        except Forbidden as exc:
-            return error(403, exc.message)
-        except UserError as exc:
-            return error(400, exc.message, field=exc.field_path)
-        except (DatabaseUnavailable, ServiceUnavailable):
-            resp = error(503, "Database unavailable, retry later")
-            resp.headers["Retry-After"] = "1"
-            return resp
-        except Exception:
-            log.exception("privacy route %s failed", request.url.path)
-            return JSONResponse({"success": False, "message": failure,
-                                 "error": "Internal server error"}, status_code=500)  # fmt: skip
-
+    endpoint: Callable[[Request], Awaitable[Response]] = guarded(failure, handler, crash=_crash)
     return endpoint
 
 
