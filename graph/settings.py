@@ -148,8 +148,8 @@ class Settings:
     statement_timeout: float = 15.0
     run_migrations: bool = True
     background_jobs: bool = True
-    rate_limit_ip_per_minute: int = 6000
-    rate_limit_website_per_minute: int = 60_000
+    rate_limit_ip_per_minute: int = 12_000
+    rate_limit_website_per_minute: int = 600_000
     graphql_max_cost: int = 50_000
     graphql_cost_per_minute: int = 5_000_000
     ingest_queue: IngestQueue = "direct"
@@ -225,9 +225,9 @@ class Settings:
             geoip_db=Path(geoip) if geoip else None,
             trusted_proxies=_networks("TRUSTED_PROXIES", e.get("TRUSTED_PROXIES") or ""),
             statement_timeout=statement_timeout,
-            rate_limit_ip_per_minute=_int(e, "RATE_LIMIT_IP_PER_MINUTE", 6000, 0, 10**9),
+            rate_limit_ip_per_minute=_int(e, "RATE_LIMIT_IP_PER_MINUTE", 12_000, 0, 10**9),
             rate_limit_website_per_minute=_int(
-                e, "RATE_LIMIT_WEBSITE_PER_MINUTE", 60_000, 0, 10**9
+                e, "RATE_LIMIT_WEBSITE_PER_MINUTE", 600_000, 0, 10**9
             ),
             graphql_max_cost=_int(e, "GRAPHQL_MAX_COST", 50_000, 1, 10**9),
             graphql_cost_per_minute=_int(e, "GRAPHQL_COST_PER_MINUTE", 5_000_000, 0, 10**12),
