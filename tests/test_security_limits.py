@@ -138,7 +138,7 @@ def test_rate_limit_settings_from_env() -> None:
                            "RATE_LIMIT_WEBSITE_PER_MINUTE": "0"})  # fmt: skip
     assert (s.rate_limit_ip_per_minute, s.rate_limit_website_per_minute) == (100, 0)
     d = Settings.from_env({})
-    assert (d.rate_limit_ip_per_minute, d.rate_limit_website_per_minute) == (6000, 60_000)
+    assert (d.rate_limit_ip_per_minute, d.rate_limit_website_per_minute) == (12_000, 600_000)
     for name, bad in (("RATE_LIMIT_IP_PER_MINUTE", "lots"), ("RATE_LIMIT_WEBSITE_PER_MINUTE",
                       "-1"), ("GRAPHQL_MAX_COST", "0"), ("GRAPHQL_COST_PER_MINUTE", "x")):  # fmt: skip
         with pytest.raises(ValueError, match=name):
