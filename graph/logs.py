@@ -2,13 +2,13 @@
 
 Every HTTP request gets an id (the caller's ``X-Request-ID`` when it is sane, else a
 new one), echoed in the response header and attached to every log line written while
-the request runs. Handled errors log to ``footfall``; unexpected ones to
+the request runs, and leads the heavy SQL statements as a comment (``db/tracing.py``).
+Handled errors log to ``footfall``; unexpected ones to
 ``footfall.unhandled`` with their traceback.
 """
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import re
 import sys
@@ -19,7 +19,8 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+from db.tracing import request_id
+
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 

@@ -77,3 +77,19 @@ async def test_many_websites_summaries_are_one_statement(
     stats_statements = [q for q in reads.ours if "FROM q JOIN events" in q]
     assert len(stats_statements) == 1, reads.statements
     assert len(reads.ours) <= 2, reads.ours  # + the websites list
+
+
+async def test_stats_statements_carry_the_request_id(
+    app: Any, client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    """JSON logs and the heavy SQL share the request id (``/* request_id=… */``)."""
+    site = await make_website(client, admin_headers, domain="trace.example")
+    variables = {"id": site, "r": {"from": iso(START), "to": iso(END)}}
+    headers = {**admin_headers, "X-Request-ID": "trace-42"}
+    async with counting_reads(app) as reads:
+        r = await client.post("/graphql", json={"query": DASHBOARD, "variables": variables},
+                              headers=headers)  # fmt: skip
+    assert r.headers["x-request-id"] == "trace-42"
+    scans = [q for q in reads.ours if "WITH q AS" in q]  # current + previous period scans
+    assert len(scans) == 2, [q[:60] for q in reads.ours]
+    assert all(q.startswith("/* request_id=trace-42 */") for q in scans)

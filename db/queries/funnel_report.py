@@ -41,6 +41,7 @@ from typing import Any, Literal
 import asyncpg
 
 from db.errors import translated
+from db.tracing import tag
 
 StepKind = Literal["PAGE", "CUSTOM", "EVENT"]
 Ordering = Literal["ORDERED", "STRICT", "ANY"]
@@ -272,7 +273,7 @@ async def _fetch(pool: asyncpg.Pool, sql: str, args: list[Any]) -> list[asyncpg.
     """Run one report statement in a transaction with the settings above."""
     async with translated(), pool.acquire() as conn, conn.transaction(readonly=True):
         await conn.execute(_SESSION)
-        rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
+        rows: list[asyncpg.Record] = await conn.fetch(tag(sql), *args)
     return rows
 
 

@@ -39,6 +39,7 @@ from db.queries.dimensions import (
     session_filter_sql,
     session_value_sql,
 )
+from db.tracing import tag
 
 CALENDAR_UNITS = {"DAY": "day", "WEEK": "week", "MONTH": "month"}
 
@@ -347,7 +348,7 @@ async def scan(pool: asyncpg.Pool, plan: ScanPlan) -> list[ScanRow]:
     sql, args = build_scan(plan)
     try:
         async with translated():
-            records = await pool.fetch(sql, *args)
+            records = await pool.fetch(tag(sql), *args)
     except asyncpg.exceptions.InvalidRegularExpressionError as exc:
         raise InvalidPattern(str(exc)) from exc
     return [
