@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,7 +32,8 @@ def _st(*args: str) -> subprocess.CompletedProcess[str]:
     st = Path(os.environ.get("VIRTUAL_ENV", "")) / "bin" / "st"
     cmd = [str(st) if st.exists() else "st", "run", *args, "-c", "not_a_server_error",
            "-H", f"X-API-Key: {KEY}", "--generation-deterministic", "--phases", "fuzzing"]  # fmt: skip
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    with tempfile.TemporaryDirectory() as scratch:  # schemathesis keeps a cache in its cwd
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=scratch)
 
 
 def test_rest_routes_never_answer_5xx(server: ServerProcess) -> None:
