@@ -13,17 +13,16 @@ import httpx
 import orjson
 import pytest
 import uvicorn
-import websockets
 
 from graph.app import create_app
 from graph.settings import Settings
 from tests.conftest import gql, make_website, token
+from tests.faults.realtime_client import next_realtime, subscribe
 from tests.reference import metrics_model as model
 from tests.stats_support import import_events, iso
 
 REALTIME = """query($id: ID!) { website(id: $id) { realtime {
   visitors pageviews topPages(limit: 3) { value visitors pageviews share } } } }"""
-SUBSCRIBE = """subscription($id: ID!) { realtime(websiteId: $id) { visitors pageviews } }"""
 
 
 def _event(site: str, minutes_ago: float, visitor: str, page: str, kind: str = "pageview",
@@ -117,28 +116,6 @@ async def server(settings: Settings) -> AsyncIterator[str]:
     await asyncio.wait_for(task, 10)
 
 
-async def _next(ws: Any, within: float) -> dict[str, Any]:
-    while True:
-        msg = orjson.loads(await asyncio.wait_for(ws.recv(), within))
-        if msg["type"] == "ping":
-            await ws.send(orjson.dumps({"type": "pong"}).decode())
-            continue
-        assert msg["type"] == "next", msg
-        data: dict[str, Any] = msg["payload"]["data"]["realtime"]
-        return data
-
-
-async def _subscribe(address: str, jwt: str, site: str) -> Any:
-    ws = await websockets.connect(f"ws://{address}/graphql?token={jwt}",
-                                  subprotocols=["graphql-transport-ws"])  # fmt: skip
-    await ws.send(orjson.dumps({"type": "connection_init", "payload": {}}).decode())
-    assert orjson.loads(await asyncio.wait_for(ws.recv(), 2))["type"] == "connection_ack"
-    await ws.send(orjson.dumps({"id": "1", "type": "subscribe",
-                                "payload": {"query": SUBSCRIBE, "variables": {"id": site}}}
-                               ).decode())  # fmt: skip
-    return ws
-
-
 def _tracked(site: str, visitor: str) -> dict[str, Any]:
     return {"website_id": site, "visitor_id": visitor, "session_id": f"s-{visitor}",
             "event_type": "pageview", "page": "/live", "timestamp": iso(datetime.now(UTC))}  # fmt: skip
@@ -148,17 +125,17 @@ async def test_subscription_pushes_on_commit(
     server: str, client: httpx.AsyncClient, admin_headers: dict[str, str], settings: Settings
 ) -> None:
     site = await make_website(client, admin_headers, domain="push.example")
-    ws = await _subscribe(server, token(settings, [site], "read"), site)
+    ws = await subscribe(server, site, token(settings, [site], "read"))
     try:
-        assert await _next(ws, 2) == {"visitors": 0, "pageviews": 0}
+        assert await next_realtime(ws, 2) == {"visitors": 0, "pageviews": 0}
         async with httpx.AsyncClient(base_url=f"http://{server}") as http:
             r = await http.post("/api/v1/analytics/event", json=_tracked(site, "v1"))
             assert r.status_code == 201, r.text
-        assert await _next(ws, 2) == {"visitors": 1, "pageviews": 1}
+        assert await next_realtime(ws, 2) == {"visitors": 1, "pageviews": 1}
         # Another process (the test app shares Redis with the server) commits: pushed too.
         r = await client.post("/api/v1/analytics/event", json=_tracked(site, "v2"))
         assert r.status_code == 201, r.text
-        assert await _next(ws, 2) == {"visitors": 2, "pageviews": 2}
+        assert await next_realtime(ws, 2) == {"visitors": 2, "pageviews": 2}
     finally:
         await ws.close()
 
@@ -168,7 +145,7 @@ async def test_subscription_to_invisible_website_is_refused(
 ) -> None:
     mine = await make_website(client, admin_headers, domain="mine.example")
     other = await make_website(client, admin_headers, domain="other.example")
-    ws = await _subscribe(server, token(settings, [mine], "read"), other)
+    ws = await subscribe(server, other, token(settings, [mine], "read"))
     try:
         msg = orjson.loads(await asyncio.wait_for(ws.recv(), 2))
         assert msg["type"] == "error" or "errors" in msg.get("payload", {}), msg

@@ -21,10 +21,11 @@ def read_token(site: str) -> str:
     return create_token(settings, subject="test", websites=[site], scope="read", ttl_seconds=600)
 
 
-async def subscribe(base_url: str, site: str) -> Any:
-    """Open the subscription on the server at ``base_url`` (http://host:port)."""
+async def subscribe(base_url: str, site: str, jwt: str | None = None) -> Any:
+    """Open the subscription on the server at ``base_url`` (``http://host:port`` or
+    ``host:port``) with ``jwt`` (default: a read token for ``site``)."""
     address = base_url.removeprefix("http://")
-    ws = await websockets.connect(f"ws://{address}/graphql?token={read_token(site)}",
+    ws = await websockets.connect(f"ws://{address}/graphql?token={jwt or read_token(site)}",
                                   subprotocols=["graphql-transport-ws"])  # fmt: skip
     await ws.send(orjson.dumps({"type": "connection_init", "payload": {}}).decode())
     assert orjson.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "connection_ack"
