@@ -15,6 +15,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.tools import merge_types
+from strawberry.types.base import get_object_definition
 
 from graph.cost import CostLimiter
 from graph.masking import FootfallSchema, mask_errors
@@ -48,6 +49,16 @@ Mutation = merge_types(
     (TrackingMutations, WebsiteMutations, FunnelMutations, PrivacyMutations, SecurityMutations),
 )
 Subscription = merge_types("Subscription", (StatsSubscription,))
+get_object_definition(Query, strict=True).description = (
+    "Read access: websites and their stats, realtime, events and funnels; metric definitions."
+)
+get_object_definition(Mutation, strict=True).description = (
+    "Changes: tracking and imports, websites, funnels, API keys, privacy deletions. Business "
+    "failures come back as userErrors in each payload; nothing is changed when there are any."
+)
+get_object_definition(Subscription, strict=True).description = (
+    "Pushed updates over graphql-transport-ws (realtime visitors of a website)."
+)
 
 schema = FootfallSchema(
     query=Query,

@@ -100,3 +100,25 @@ def test_doctor_reports_each_part(database_url: str, app: object) -> None:
     assert lines["redis"] == "MISSING"  # nothing listens on port 1
     assert lines["timescaledb"] == "ok"
     assert out.returncode == 1
+
+
+def test_every_type_field_and_argument_is_described() -> None:
+    """style.md §7: every field has a description (units, time zone, limits)."""
+    from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLObjectType
+
+    missing = []
+    for name, t in schema._schema.type_map.items():
+        if name.startswith("__"):
+            continue
+        if isinstance(t, GraphQLEnumType) and not t.description:
+            missing.append(f"enum {name}")
+        if isinstance(t, GraphQLObjectType | GraphQLInputObjectType):
+            if not t.description:
+                missing.append(f"type {name}")
+            for fname, f in t.fields.items():
+                if not f.description:
+                    missing.append(f"{name}.{fname}")
+                for arg, a in getattr(f, "args", {}).items():
+                    if not a.description:
+                        missing.append(f"{name}.{fname}({arg})")
+    assert not missing, missing

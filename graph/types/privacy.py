@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
@@ -27,7 +29,12 @@ class PrivacyMutations:
         "the visitor id (also when the visitor had no data)."
     )
     async def delete_visitor_data(
-        self, info: Info[Context, None], input: DeleteVisitorDataInput
+        self,
+        info: Info[Context, None],
+        input: Annotated[
+            DeleteVisitorDataInput,
+            strawberry.argument(description="The mutation's input (see its fields)."),
+        ],
     ) -> DeletePayload:
         ctx = info.context
         try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -91,7 +92,12 @@ class SecurityQuery:
 class SecurityMutations:
     @strawberry.mutation(description="Create an API key (admin scope); the secret is shown once.")
     async def create_api_key(
-        self, info: Info[Context, None], input: CreateApiKeyInput
+        self,
+        info: Info[Context, None],
+        input: Annotated[
+            CreateApiKeyInput,
+            strawberry.argument(description="The mutation's input (see its fields)."),
+        ],
     ) -> CreateApiKeyPayload:
         ctx = info.context
         sites = None if input.websites is None else [str(w) for w in input.websites]
@@ -108,7 +114,12 @@ class SecurityMutations:
         "at once in this process and within 5 s everywhere. Revoking twice is not an error."
     )
     async def revoke_api_key(
-        self, info: Info[Context, None], input: RevokeApiKeyInput
+        self,
+        info: Info[Context, None],
+        input: Annotated[
+            RevokeApiKeyInput,
+            strawberry.argument(description="The mutation's input (see its fields)."),
+        ],
     ) -> DeletePayload:
         ctx = info.context
         try:

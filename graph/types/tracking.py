@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -136,12 +136,22 @@ class TrackingMutations:
         "events-per-minute limit, RATE_LIMITED."
     )
     async def track_events(
-        self, info: Info[Context, None], input: TrackEventsInput
+        self,
+        info: Info[Context, None],
+        input: Annotated[
+            TrackEventsInput,
+            strawberry.argument(description="The mutation's input (see its fields)."),
+        ],
     ) -> TrackEventsPayload:
         return await _track(info, input, "public")
 
     @strawberry.mutation(description="Import historical events (write scope; any past time).")
     async def import_events(
-        self, info: Info[Context, None], input: ImportEventsInput
+        self,
+        info: Info[Context, None],
+        input: Annotated[
+            ImportEventsInput,
+            strawberry.argument(description="The mutation's input (see its fields)."),
+        ],
     ) -> TrackEventsPayload:
         return await _track(info, input, "import")

@@ -115,7 +115,12 @@ class WebsitePayload:
     user_errors: list[UserError] = strawberry.field(description="Why nothing was changed.")
 
 
-async def resolve_website(info: Info[Context, None], id: strawberry.ID) -> Website | None:
+async def resolve_website(
+    info: Info[Context, None],
+    id: Annotated[
+        strawberry.ID, strawberry.argument(description="The website's id (tracker site id).")
+    ],
+) -> Website | None:
     ctx = info.context
     row = await ops.get_visible(ctx.runtime, ctx.principal, str(id))
     return Website.of(row) if row else None
@@ -130,7 +135,12 @@ async def resolve_websites(info: Info[Context, None]) -> list[Website]:
 class WebsiteMutations:
     @strawberry.mutation(description="Add a website (admin scope on all websites).")
     async def create_website(
-        self, info: Info[Context, None], input: CreateWebsiteInput
+        self,
+        info: Info[Context, None],
+        input: Annotated[
+            CreateWebsiteInput,
+            strawberry.argument(description="The mutation's input (see its fields)."),
+        ],
     ) -> WebsitePayload:
         ctx = info.context
         try:
@@ -144,7 +154,12 @@ class WebsiteMutations:
 
     @strawberry.mutation(description="Change a website (admin scope on it).")
     async def update_website(
-        self, info: Info[Context, None], input: UpdateWebsiteInput
+        self,
+        info: Info[Context, None],
+        input: Annotated[
+            UpdateWebsiteInput,
+            strawberry.argument(description="The mutation's input (see its fields)."),
+        ],
     ) -> WebsitePayload:
         ctx = info.context
         changes = {"domain": input.domain, "name": input.name, "timezone": input.timezone,
@@ -159,7 +174,12 @@ class WebsiteMutations:
 
     @strawberry.mutation(description="Delete a website and all its data (admin scope on it).")
     async def delete_website(
-        self, info: Info[Context, None], input: DeleteWebsiteInput
+        self,
+        info: Info[Context, None],
+        input: Annotated[
+            DeleteWebsiteInput,
+            strawberry.argument(description="The mutation's input (see its fields)."),
+        ],
     ) -> DeletePayload:
         ctx = info.context
         try:
