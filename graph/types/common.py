@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from enum import Enum
+from typing import TypeVar
 
 import strawberry
 
 from resolvers.errors import UserError as UserErrorExc
+
+T = TypeVar("T")
 
 
 @strawberry.enum(description="Why an input was refused.")
@@ -47,3 +51,18 @@ class DeletePayload:
         description="Id of what was deleted; null when nothing was (see userErrors)."
     )
     user_errors: list[UserError] = strawberry.field(description="Why nothing was deleted.")
+
+
+async def attempt(op: Awaitable[T]) -> tuple[T | None, list[UserError]]:
+    """Await a mutation's operation; a ``UserError`` becomes the payload's userErrors
+    (business failures are data, not top-level errors — nothing was changed)."""
+    try:
+        return await op, []
+    except UserErrorExc as exc:
+        return None, [UserError.of(exc)]
+
+
+async def deleted(deleted_id: strawberry.ID, op: Awaitable[object]) -> DeletePayload:
+    """The ``DeletePayload`` of a delete operation."""
+    _, errors = await attempt(op)
+    return DeletePayload(deleted_id=None if errors else deleted_id, user_errors=errors)

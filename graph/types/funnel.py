@@ -19,7 +19,7 @@ from strawberry.types import Info
 
 from db.queries.funnels import FunnelRow
 from graph.context import Context
-from graph.types.common import DeletePayload, UserError
+from graph.types.common import DeletePayload, UserError, attempt, deleted
 from graph.types.funnel_inputs import (
     ORDERING_RULES,
     CreateFunnelInput,
@@ -234,11 +234,8 @@ class FunnelMutations:
             "is_active": input.is_active, "window": input.window,
             "count_by": input.count_by.value, "ordering": input.ordering.value,
         }  # fmt: skip
-        try:
-            row = await ops.create(ctx.runtime, ctx.principal, values)
-        except UserErrorExc as exc:
-            return FunnelPayload(funnel=None, user_errors=[UserError.of(exc)])
-        return FunnelPayload(funnel=Funnel.of(row), user_errors=[])
+        row, errors = await attempt(ops.create(ctx.runtime, ctx.principal, values))
+        return FunnelPayload(funnel=Funnel.of(row) if row else None, user_errors=errors)
 
     @strawberry.mutation(description="Change a funnel (write scope on its website).")
     async def update_funnel(
@@ -257,11 +254,8 @@ class FunnelMutations:
             changes[key] = _enum_value(value)
         if input.steps is not strawberry.UNSET:
             changes["steps"] = _steps(input.steps) if input.steps is not None else None
-        try:
-            row = await ops.update(ctx.runtime, ctx.principal, str(input.id), changes)
-        except UserErrorExc as exc:
-            return FunnelPayload(funnel=None, user_errors=[UserError.of(exc)])
-        return FunnelPayload(funnel=Funnel.of(row), user_errors=[])
+        row, errors = await attempt(ops.update(ctx.runtime, ctx.principal, str(input.id), changes))
+        return FunnelPayload(funnel=Funnel.of(row) if row else None, user_errors=errors)
 
     @strawberry.mutation(description="Delete a funnel (write scope on its website).")
     async def delete_funnel(
@@ -272,8 +266,4 @@ class FunnelMutations:
         ],
     ) -> DeletePayload:
         ctx = info.context
-        try:
-            await ops.delete(ctx.runtime, ctx.principal, str(input.id))
-        except UserErrorExc as exc:
-            return DeletePayload(deleted_id=None, user_errors=[UserError.of(exc)])
-        return DeletePayload(deleted_id=input.id, user_errors=[])
+        return await deleted(input.id, ops.delete(ctx.runtime, ctx.principal, str(input.id)))

@@ -8,9 +8,8 @@ import strawberry
 from strawberry.types import Info
 
 from graph.context import Context
-from graph.types.common import DeletePayload, UserError
+from graph.types.common import DeletePayload, deleted
 from resolvers import privacy as ops
-from resolvers.errors import UserError as UserErrorExc
 
 
 @strawberry.input(description="The visitor whose data to erase.")
@@ -37,10 +36,5 @@ class PrivacyMutations:
         ],
     ) -> DeletePayload:
         ctx = info.context
-        try:
-            await ops.delete_visitor(
-                ctx.runtime, ctx.principal, str(input.website_id), input.visitor_id
-            )
-        except UserErrorExc as exc:
-            return DeletePayload(deleted_id=None, user_errors=[UserError.of(exc)])
-        return DeletePayload(deleted_id=strawberry.ID(input.visitor_id.strip()), user_errors=[])
+        op = ops.delete_visitor(ctx.runtime, ctx.principal, str(input.website_id), input.visitor_id)
+        return await deleted(strawberry.ID(input.visitor_id.strip()), op)

@@ -15,7 +15,7 @@ from strawberry.types import Info
 
 from db.queries.api_keys import ApiKeyRow
 from graph.context import Context
-from graph.types.common import DeletePayload, UserError
+from graph.types.common import DeletePayload, UserError, deleted
 from resolvers import api_keys as ops
 from resolvers.errors import UserError as UserErrorExc
 
@@ -122,8 +122,4 @@ class SecurityMutations:
         ],
     ) -> DeletePayload:
         ctx = info.context
-        try:
-            await ops.revoke(ctx.runtime, ctx.principal, str(input.id))
-        except UserErrorExc as exc:
-            return DeletePayload(deleted_id=None, user_errors=[UserError.of(exc)])
-        return DeletePayload(deleted_id=input.id, user_errors=[])
+        return await deleted(input.id, ops.revoke(ctx.runtime, ctx.principal, str(input.id)))

@@ -13,11 +13,10 @@ from graph.context import Context
 from graph.types import events as event_types
 from graph.types import funnel as funnel_types
 from graph.types import stats as stats_types
-from graph.types.common import DeletePayload, UserError
+from graph.types.common import DeletePayload, UserError, attempt, deleted
 from graph.types.ranges import FilterInput, RangeInput
 from resolvers import definitions
 from resolvers import websites as ops
-from resolvers.errors import UserError as UserErrorExc
 
 
 @strawberry.type(description="A tracked website (the tracker's site id).")
@@ -143,14 +142,11 @@ class WebsiteMutations:
         ],
     ) -> WebsitePayload:
         ctx = info.context
-        try:
-            row = await ops.create(ctx.runtime, ctx.principal, {
-                "id": str(input.id), "domain": input.domain, "name": input.name,
-                "timezone": input.timezone, "is_public": input.is_public,
-            })  # fmt: skip
-        except UserErrorExc as exc:
-            return WebsitePayload(website=None, user_errors=[UserError.of(exc)])
-        return WebsitePayload(website=Website.of(row), user_errors=[])
+        row, errors = await attempt(ops.create(ctx.runtime, ctx.principal, {
+            "id": str(input.id), "domain": input.domain, "name": input.name,
+            "timezone": input.timezone, "is_public": input.is_public,
+        }))  # fmt: skip
+        return WebsitePayload(website=Website.of(row) if row else None, user_errors=errors)
 
     @strawberry.mutation(description="Change a website (admin scope on it).")
     async def update_website(
@@ -166,11 +162,8 @@ class WebsiteMutations:
                    "is_public": input.is_public}  # fmt: skip
         if input.name is None:
             changes.pop("name")
-        try:
-            row = await ops.update(ctx.runtime, ctx.principal, str(input.id), changes)
-        except UserErrorExc as exc:
-            return WebsitePayload(website=None, user_errors=[UserError.of(exc)])
-        return WebsitePayload(website=Website.of(row), user_errors=[])
+        row, errors = await attempt(ops.update(ctx.runtime, ctx.principal, str(input.id), changes))
+        return WebsitePayload(website=Website.of(row) if row else None, user_errors=errors)
 
     @strawberry.mutation(description="Delete a website and all its data (admin scope on it).")
     async def delete_website(
@@ -182,8 +175,4 @@ class WebsiteMutations:
         ],
     ) -> DeletePayload:
         ctx = info.context
-        try:
-            await ops.delete(ctx.runtime, ctx.principal, str(input.id))
-        except UserErrorExc as exc:
-            return DeletePayload(deleted_id=None, user_errors=[UserError.of(exc)])
-        return DeletePayload(deleted_id=input.id, user_errors=[])
+        return await deleted(input.id, ops.delete(ctx.runtime, ctx.principal, str(input.id)))
