@@ -166,7 +166,8 @@ def session_filter_sql(f: FilterSpec, p: Params, s: str = "s") -> str:
     )
 
 
-def needs_session_join(filters: tuple[FilterSpec, ...], dimensions: tuple[str, ...] = ()) -> bool:
-    """True when the events side must join ``sessions`` (session-dimension filters or
-    breakdowns)."""
-    return any(f.on_session for f in filters) or any(d in SESSION_DIMENSIONS for d in dimensions)
+def session_join_sql(filters: tuple[FilterSpec, ...]) -> str:
+    """``JOIN sessions s`` to events ``e`` when ``filters`` need session values, else ``""``."""
+    if not any(f.on_session for f in filters):
+        return ""
+    return "JOIN sessions s ON s.website_id = e.website_id AND s.session_id = e.session_id"

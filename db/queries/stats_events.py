@@ -15,7 +15,7 @@ from db.queries.dimensions import (
     FilterSpec,
     Params,
     event_filter_sql,
-    needs_session_join,
+    session_join_sql,
 )
 from db.queries.stats import InvalidPattern
 
@@ -103,11 +103,7 @@ async def list_events(
     if hi is not None:
         where.append(f"e.ts < {p.add(hi, '::timestamptz')}")
     where += [event_filter_sql(f, p) for f in filters]
-    join = (
-        "JOIN sessions s ON s.website_id = e.website_id AND s.session_id = e.session_id"
-        if needs_session_join(filters)
-        else ""
-    )
+    join = session_join_sql(filters)
     cols = ", ".join(f"e.{c}" for c in EVENT_FIELDS)
     sql = f"""
 SELECT q.n, x.* FROM unnest({sites}, {ts}, {ids}) WITH ORDINALITY AS q(website_id, cts, cid, n)

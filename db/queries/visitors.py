@@ -21,7 +21,7 @@ from db.queries.dimensions import (
     FilterSpec,
     Params,
     event_filter_sql,
-    needs_session_join,
+    session_join_sql,
 )
 from db.queries.stats import InvalidPattern
 
@@ -48,11 +48,7 @@ async def visitor_counts(
     where = [f"e.website_id = {site}", f"e.ts >= {start}",
              f"e.ts < {p.add(hi, '::timestamptz')}", NOT_IGNORED]  # fmt: skip
     where += [event_filter_sql(f, p) for f in filters]
-    join = (
-        "JOIN sessions s ON s.website_id = e.website_id AND s.session_id = e.session_id"
-        if needs_session_join(filters)
-        else ""
-    )
+    join = session_join_sql(filters)
     ignored = ", ".join(f"'{t}'" for t in IGNORED_EVENT_TYPES)
     sql = f"""
 WITH v AS (SELECT DISTINCT e.visitor_id FROM events e {join} WHERE {" AND ".join(where)})
