@@ -39,13 +39,21 @@ async def _load(url: str, site: str, acked: set[str], stop: asyncio.Event) -> No
                 acked.update(ids)
 
 
-async def test_sigkill_loses_no_acknowledged_event(database_url: str) -> None:
-    site = f"crash-{uuid.uuid4().hex[:8]}"
+async def _started(
+    database_url: str, name: str, batch_timeout: str
+) -> tuple[ServerProcess, asyncpg.Connection, str]:
+    """A running server, a direct connection, and a new website ``name-…``."""
+    site = f"{name}-{uuid.uuid4().hex[:8]}"
     server = ServerProcess({"DATABASE_URL": database_url, "ENVIRONMENT": "test",
-                            "BATCH_TIMEOUT": "5ms", "LOG_LEVEL": "warning"})  # fmt: skip
+                            "BATCH_TIMEOUT": batch_timeout, "LOG_LEVEL": "warning"})  # fmt: skip
     server.start()
     conn = await asyncpg.connect(database_url)
-    await conn.execute("INSERT INTO websites (id, domain) VALUES ($1, 'crash.example')", site)
+    await conn.execute("INSERT INTO websites (id, domain) VALUES ($1, $2)", site, f"{name}.example")
+    return server, conn, site
+
+
+async def test_sigkill_loses_no_acknowledged_event(database_url: str) -> None:
+    server, conn, site = await _started(database_url, "crash", "5ms")
     acked: set[str] = set()
     rng = random.Random(7)
     try:
@@ -75,12 +83,7 @@ async def test_sigkill_loses_no_acknowledged_event(database_url: str) -> None:
 
 
 async def test_sigterm_drains_under_load(database_url: str) -> None:
-    site = f"drain-{uuid.uuid4().hex[:8]}"
-    server = ServerProcess({"DATABASE_URL": database_url, "ENVIRONMENT": "test",
-                            "BATCH_TIMEOUT": "20ms", "LOG_LEVEL": "warning"})  # fmt: skip
-    server.start()
-    conn = await asyncpg.connect(database_url)
-    await conn.execute("INSERT INTO websites (id, domain) VALUES ($1, 'drain.example')", site)
+    server, conn, site = await _started(database_url, "drain", "20ms")
     acked: set[str] = set()
     stop = asyncio.Event()
     workers = [asyncio.create_task(_load(server.url, site, acked, stop)) for _ in range(8)]
