@@ -58,3 +58,16 @@ async def read_body(request: Request, limit: int = MAX_TRACKING_BODY) -> bytes:
 
 def peer_ip(request: Request | WebSocket) -> str | None:
     return request.client.host if request.client else None
+
+
+async def json_body(request: Request, what: str) -> Any | Response:
+    """The parsed JSON body of a tracking request (≤ 1 MiB, any content type), or the
+    old service's error response: 413 when too large, 400 ``Invalid <what> data``."""
+    try:
+        body = await read_body(request)
+    except BodyTooLarge:
+        return error(413, "Request body larger than 1 MiB")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        return error(400, f"Invalid {what} data", details=f"malformed JSON: {exc}")

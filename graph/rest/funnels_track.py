@@ -16,15 +16,14 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from graph.http import JSONResponse, error, peer_ip, refusal
-from graph.rest.tracking import _json_body
+from graph.http import JSONResponse, error, json_body, peer_ip, refusal
 from resolvers.errors import NotFound, Refused, ServiceUnavailable, UserError
 from resolvers.funnel_track import track_funnel_step
 from resolvers.runtime import Runtime
 
 
 async def track_funnel(request: Request) -> Response:
-    payload = await _json_body(request, "funnel event")
+    payload = await json_body(request, "funnel event")
     if isinstance(payload, Response):
         return payload
     if not isinstance(payload, dict):

@@ -14,27 +14,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 from db.errors import DatabaseUnavailable
 from graph.auth import AuthError, request_principal
-from graph.http import BodyTooLarge, JSONResponse, error, peer_ip, read_body, refusal
+from graph.http import JSONResponse, error, json_body, peer_ip, refusal
 from resolvers.errors import NotFound, Overloaded, Refused, ServiceUnavailable, UserError
 from resolvers.runtime import Runtime
 from resolvers.tracking import TrackRequest, track
-
-
-async def _json_body(request: Request, what: str) -> Any | Response:
-    try:
-        body = await read_body(request)
-    except BodyTooLarge:
-        return error(413, "Request body larger than 1 MiB")
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        return error(400, f"Invalid {what} data", details=f"malformed JSON: {exc}")
 
 
 def _failure(exc: Exception) -> Response:
@@ -75,7 +63,7 @@ async def _run(request: Request, site_id: str, events: list[Any]) -> Any:
 
 
 async def track_event(request: Request) -> Response:
-    payload = await _json_body(request, "event")
+    payload = await json_body(request, "event")
     if isinstance(payload, Response):
         return payload
     if not isinstance(payload, dict):
@@ -101,7 +89,7 @@ async def track_event(request: Request) -> Response:
 
 
 async def track_batch(request: Request) -> Response:
-    payload = await _json_body(request, "batch event")
+    payload = await json_body(request, "batch event")
     if isinstance(payload, Response):
         return payload
     if not isinstance(payload, dict):
