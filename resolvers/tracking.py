@@ -9,7 +9,7 @@ import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from db.errors import DatabaseUnavailable
@@ -52,6 +52,16 @@ class TrackResult:
     session_ids: list[str | None]
     stored: int
     bots: int
+
+
+async def _daily_salt(rt: Runtime, day: date) -> bytes:
+    """The salt of UTC ``day``: read (or created) once per day per process, since every
+    worker must agree on it; the database deletes earlier days' salts at that moment."""
+    cached: tuple[date, bytes] | None = rt.extras.get("visitor_salt")
+    if cached is None or cached[0] != day:
+        cached = (day, await identity_sql.salt_for(rt.pools.write, day))
+        rt.extras["visitor_salt"] = cached
+    return cached[1]
 
 
 def _visitor_hash(salt: bytes, website_id: str, ip: str | None, ua: str | None) -> str:
@@ -154,7 +164,7 @@ async def track(rt: Runtime, req: TrackRequest) -> TrackResult:
         if ev.visitor_id is None:
             if salt is None:
                 try:
-                    salt = await identity_sql.salt_for(rt.pools.write, received.date())
+                    salt = await _daily_salt(rt, received.date())
                 except DatabaseUnavailable as exc:
                     raise ServiceUnavailable(str(exc)) from exc
             ev.visitor_id = _visitor_hash(salt, website.id, ip, ua)
