@@ -285,3 +285,27 @@ async def test_field_suggestions_only_outside_production() -> None:
         assert prod.errors, query
         for err in prod.errors:
             assert "Did you mean" not in err.message, err.message
+
+
+async def test_validation_is_cached_and_limits_still_hold(client: httpx.AsyncClient) -> None:
+    """A repeated document is validated once (the depth and alias rules are built once, so
+    the validation cache key does not change per request), and both rules still refuse."""
+    from strawberry.extensions.validation_cache import _get_validate_cache
+
+    from graph.schema import MAX_ALIASES, VALIDATION_CACHE_SIZE
+
+    headers = {"X-API-Key": API_KEY}
+    query = "{ websites { id name } __typename }"
+    info = _get_validate_cache(VALIDATION_CACHE_SIZE).cache_info
+    await gql(client, query, headers=headers)
+    before = info()
+    for _ in range(3):
+        assert "errors" not in await gql(client, query, headers=headers)
+    after = info()
+    assert (after.hits - before.hits, after.misses - before.misses) == (3, 0)
+
+    aliases = "{ " + " ".join(f"a{i}: websites {{ id }}" for i in range(MAX_ALIASES + 1)) + " }"
+    deep = "{ websites { " + "stats(range: {preset: TODAY}) { " * 20 + "x" + " }" * 22
+    for bad, word in ((aliases, "aliases"), (deep, "depth")):
+        body = await gql(client, bad, headers=headers)
+        assert word in body["errors"][0]["message"], body
