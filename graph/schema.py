@@ -7,6 +7,7 @@ drift (re-export with ``footfall schema > schema.graphql``).
 from __future__ import annotations
 
 import strawberry
+from graphql.validation import ASTValidationRule
 from strawberry.extensions import (
     AddValidationRules,
     MaxTokensLimiter,
@@ -36,7 +37,10 @@ VALIDATION_CACHE_SIZE = 256
 #: AND the rule classes, so rules made afresh per request (QueryDepthLimiter and
 #: MaxAliasesLimiter as factories) would make every request re-validate (~4 ms of the
 #: 8 breakdown dashboard).
-LIMIT_RULES = [depth_rule(MAX_DEPTH, None), aliases_rule(MAX_ALIASES)]
+LIMIT_RULES: list[type[ASTValidationRule]] = [
+    depth_rule(MAX_DEPTH, None),
+    aliases_rule(MAX_ALIASES),
+]
 
 
 @strawberry.type(description="Read access: websites and their stats, funnels, definitions.")
