@@ -206,7 +206,7 @@ ld AS (
         sql += _joined("lds", "ld", ["visitor_id", "code", "key"], [], keep, "")
         ea.append(
             "SELECT scope, code, key, NULL::timestamptz AS bucket,"
-            " count(DISTINCT visitor_id) AS visitors, sum(pv) AS pageviews, sum(ce) AS events"
+            " count(DISTINCT visitor_id COLLATE \"C\") AS visitors, sum(pv) AS pageviews, sum(ce) AS events"
             " FROM lds WHERE key IS NOT NULL GROUP BY scope, code, key"
         )
     elif dims:
@@ -259,7 +259,7 @@ def _distinct_sets(source: str, buckets: list[str], keys: list[str]) -> str:
     bucket = f"COALESCE({', '.join(buckets)})" if buckets else "NULL::timestamptz"
     return (
         f"SELECT scope, {code} AS code, {key} AS key, {bucket} AS bucket,"
-        f" count(DISTINCT visitor_id) AS visitors, sum(pv) AS pageviews, sum(ce) AS events"
+        f" count(DISTINCT visitor_id COLLATE \"C\") AS visitors, sum(pv) AS pageviews, sum(ce) AS events"
         f" FROM {source} GROUP BY GROUPING SETS ({', '.join(sets)})"
     )
 
