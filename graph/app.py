@@ -38,6 +38,7 @@ from graph.graphql_app import FootfallGraphQL
 from graph.health import health, ready
 from graph.jobs import maintenance_loop
 from graph.logs import RequestIdMiddleware
+from graph.response_cache import BumpOnWrite, ResponseCache
 from graph.rest.funnels_track import track_funnel
 from graph.rest.privacy import privacy_routes
 from graph.rest.routes import rest_routes
@@ -167,6 +168,7 @@ def create_app(settings: Settings) -> Starlette:
         # Browser trackers post cross-origin; credentials are bearer tokens, never cookies.
         middleware=[
             Middleware(RequestIdMiddleware),
+            Middleware(BumpOnWrite),
             Middleware(
                 CORSMiddleware,
                 allow_origins=["*"],
@@ -178,6 +180,7 @@ def create_app(settings: Settings) -> Starlette:
         ],
     )
     app.state.settings = settings
+    app.state.responses = ResponseCache()
     app.state.startup_hooks = []
     app.state.shutdown_hooks = []
     app.state.startup_hooks.append(start_security)  # rate limits (Redis), tracking limits

@@ -53,8 +53,12 @@ from graphql.utilities import get_operation_ast
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 
+from graph.settings import Settings
+from resolvers.access import Principal
 from resolvers.enrich import client_ip
+from resolvers.limits import Decision
 from resolvers.protection import protection_of
+from resolvers.runtime import Runtime
 
 BASE_COST = 1
 DEFAULT_LIST_SIZE = 10
@@ -159,6 +163,19 @@ def estimate(
     return 0 if op is None else _Estimator(schema, doc, variables).operation(op)
 
 
+async def _spend(rt: Runtime, settings: Settings, who: str, cost: int) -> Decision:
+    limiter = protection_of(rt).limiter
+    return await limiter.hit([(f"cost:{who}", settings.graphql_cost_per_minute)], cost)
+
+
+async def charge_cached(rt: Runtime, settings: Settings, principal: Principal, cost: int) -> bool:
+    """Charge an authenticated caller ``cost`` for an answer served from the response
+    cache, as ``CostLimiter`` would for a fresh one; False when the budget refuses."""
+    if not settings.graphql_cost_per_minute or principal.subject == "global-api-key":
+        return True
+    return (await _spend(rt, settings, principal.subject, cost)).allowed
+
+
 def _refuse(message: str, extensions: dict[str, Any]) -> ExecutionResult:
     return ExecutionResult(data=None, errors=[GraphQLError(message, extensions=extensions)])
 
@@ -194,8 +211,7 @@ class CostLimiter(SchemaExtension):
                 peer = req.client.host if req.client else None
                 xff = req.headers.get("x-forwarded-for")
                 who = f"anon:{client_ip(peer, xff, ctx.runtime.trusted_proxies)}"
-            limiter = protection_of(ctx.runtime).limiter
-            decision = await limiter.hit([(f"cost:{who}", settings.graphql_cost_per_minute)], cost)
+            decision = await _spend(ctx.runtime, settings, who, cost)
             if not decision.allowed:
                 ec.result = _refuse(
                     f"query cost budget of {settings.graphql_cost_per_minute} per minute "

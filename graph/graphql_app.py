@@ -19,8 +19,10 @@ from strawberry.asgi import GraphQL
 from db.errors import DatabaseUnavailable
 from graph.auth import AuthError, create_token, principal_from_headers, request_principal
 from graph.context import Context
+from graph.cost import charge_cached
 from graph.graphiql import graphiql_page
 from graph.http import BodyTooLarge, read_body
+from graph.response_cache import ResponseCache, is_query
 from graph.settings import Settings
 from resolvers.access import Principal
 
@@ -84,8 +86,43 @@ class FootfallGraphQL(GraphQL[Context, None]):
                     msg = f"request body larger than {MAX_GRAPHQL_BODY} bytes"
                     await _error(413, msg, "TOO_LARGE")(scope, receive, send)
                     return
-                receive = _replay(body, receive)
+                await self._post(request, body, scope, _replay(body, receive), send)
+                return
         await super().__call__(scope, receive, send)
+
+    async def _post(self, request: Request, body: bytes, scope: Any, receive: Any, send: Any) -> None:
+        """A POST through the response cache (``graph/response_cache.py``)."""
+        cache: ResponseCache = request.app.state.responses
+        principal = await request_principal(request)
+        key = cache.key(principal, body)
+        entry = cache.get(key) if key else None
+        if entry is not None and await charge_cached(
+            request.app.state.runtime, self.settings, principal, entry.cost
+        ):
+            await Response(entry.body, 200, media_type="application/json")(scope, receive, send)
+            return
+        status, chunks = 0, []
+
+        async def capture(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if not _is_query_body(body):
+                    cache.bump()  # a mutation (or a failure): its changes are done now
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        await super().__call__(scope, receive, capture)
+        if key is not None:
+            cache.put(key, body, status, b"".join(chunks))
+
+
+def _is_query_body(body: bytes) -> bool:
+    try:
+        return is_query(orjson.loads(body))
+    except orjson.JSONDecodeError:
+        return False
 
 
 def _replay(body: bytes, receive: Any) -> Any:

@@ -45,12 +45,14 @@ async def start_stats(app: Any, rt: Runtime) -> None:
         rt.cache = MemoryCache()
         rt.pubsub = PubSub(None)
     rt.extras["stats_redis_clients"] = clients
+    rt.pubsub.remote_hooks.append(lambda _sites: app.state.responses.bump())
     rt.pubsub.start()
 
     async def on_commit(websites: list[str], inserted: int) -> None:
         if not inserted or not websites:
             return
         forget_realtime(rt, websites)
+        app.state.responses.bump()
         await rt.cache.invalidate_many(websites)
         await rt.pubsub.publish(websites)
 

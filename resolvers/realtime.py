@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -127,6 +127,8 @@ class PubSub:
         self._origin = uuid.uuid4().hex
         self._subs: dict[str, set[Subscription]] = {}
         self._task: asyncio.Task[None] | None = None
+        #: called with the website ids of every notice from another process
+        self.remote_hooks: list[Callable[[list[str]], None]] = []
 
     def start(self) -> None:
         if self._redis is not None and self._task is None:
@@ -184,7 +186,10 @@ class PubSub:
                     except orjson.JSONDecodeError:
                         continue
                     if body.get("o") != self._origin:
-                        self._deliver(str(w) for w in body.get("w", []))
+                        sites = [str(w) for w in body.get("w", [])]
+                        for hook in self.remote_hooks:
+                            hook(sites)
+                        self._deliver(sites)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

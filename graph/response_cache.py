@@ -1,0 +1,151 @@
+"""Whole-response cache of GraphQL queries, in-process: a dashboard asked again within
+``TTL`` seconds skips parsing, validation and execution (~800 field resolutions for the
+8-breakdown dashboard, most of a warm request's time) and gets the same bytes back.
+
+Rules, so that nobody ever gets an answer they could not get fresh:
+
+* Keys are (generation, caller, exact request body): the caller is the principal's
+  subject, scope and websites, so two callers never share an entry. Only authenticated
+  callers are cached.
+* Only successful ``query`` operations are stored (HTTP 200, no ``errors``);
+  mutations, subscriptions and failures never are.
+* ``bump()`` starts a new generation and so drops every entry. It is called when this
+  process commits events (writer commit hook), after every request that may change
+  data (any method but GET/HEAD/OPTIONS outside ``/graphql``, and every GraphQL
+  operation that is not a query), and entries expire after ``TTL`` (1 s) in any case —
+  the bound on staleness for changes made by another process (another worker, a
+  ``footfall writer``), the same second the realtime numbers are cached for.
+* A hit is charged its recorded ``extensions.cost`` against the caller's per-minute
+  budget like a fresh answer; when the budget refuses, the request runs normally (and
+  is refused with its usual error).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import orjson
+from graphql import DocumentNode, GraphQLError, OperationType, get_operation_ast, parse
+
+from resolvers.access import Principal
+
+TTL = 1.0  # seconds an entry lives
+MAX_ENTRIES = 256
+MAX_BODY = 4 * 1_048_576  # bytes; larger responses are not stored
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True)
+class Entry:
+    expires: float  # time.monotonic() seconds
+    body: bytes  # the JSON response as sent
+    cost: int  # its extensions.cost (0 when absent)
+
+
+@lru_cache(maxsize=256)
+def _document(query: str) -> DocumentNode | None:
+    try:
+        return parse(query)
+    except GraphQLError:
+        return None
+
+
+def is_query(request: Any) -> bool:
+    """``request`` (a decoded GraphQL request body) names a ``query`` operation."""
+    if not isinstance(request, dict) or not isinstance(request.get("query"), str):
+        return False
+    doc = _document(request["query"])
+    name = request.get("operationName")
+    op = get_operation_ast(doc, name if isinstance(name, str) else None) if doc else None
+    return op is not None and op.operation == OperationType.QUERY
+
+
+def caller_key(principal: Principal) -> str | None:
+    """What identifies the caller's view of the data; None: not cacheable."""
+    if principal.scope is None:
+        return None
+    sites = "*" if principal.websites is None else ",".join(sorted(principal.websites))
+    return f"{principal.subject}\x00{principal.scope}\x00{sites}"
+
+
+class ResponseCache:
+    """An LRU of at most ``MAX_ENTRIES`` responses, each kept ``ttl`` seconds."""
+
+    def __init__(self, ttl: float = TTL, max_entries: int = MAX_ENTRIES) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self.generation = 0
+        self.hits = 0  # entries served, since start
+        self._entries: OrderedDict[str, Entry] = OrderedDict()
+
+    def bump(self) -> None:
+        """Forget every entry (data may have changed)."""
+        self.generation += 1
+        self._entries.clear()
+
+    def key(self, principal: Principal, body: bytes) -> str | None:
+        who = caller_key(principal)
+        if who is None or self.ttl <= 0:
+            return None
+        digest = hashlib.blake2b(who.encode() + b"\x01" + body, digest_size=20).hexdigest()
+        return f"{self.generation}:{digest}"
+
+    def get(self, key: str) -> Entry | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry.expires <= time.monotonic():
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        self.hits += 1
+        return entry
+
+    def put(self, key: str, request_body: bytes, status: int, response: bytes) -> None:
+        """Store ``response`` under ``key`` when it is a successful query answer and the
+        generation has not moved since ``key`` was made."""
+        if status != 200 or len(response) > MAX_BODY or not key.startswith(f"{self.generation}:"):
+            return
+        try:
+            request, answer = orjson.loads(request_body), orjson.loads(response)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(answer, dict) or answer.get("errors") or not is_query(request):
+            return
+        cost = (answer.get("extensions") or {}).get("cost", 0)
+        entry = Entry(time.monotonic() + self.ttl, response, cost if isinstance(cost, int) else 0)
+        self._entries[key] = entry
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+
+class BumpOnWrite:
+    """ASGI middleware: a request that may change data (any method but GET, HEAD and
+    OPTIONS; ``/graphql`` excepted, which bumps for non-query operations itself) starts a
+    new response-cache generation when its response starts, i.e. after its changes."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if (
+            scope["type"] != "http"
+            or scope.get("method", "GET") in READ_ONLY_METHODS
+            or scope.get("path", "").rstrip("/") == "/graphql"
+        ):
+            await self.app(scope, receive, send)
+            return
+        cache: ResponseCache | None = getattr(scope["app"].state, "responses", None)
+
+        async def bumping_send(message: Any) -> None:
+            if message["type"] == "http.response.start" and cache is not None:
+                cache.bump()
+            await send(message)
+
+        await self.app(scope, receive, bumping_send)
