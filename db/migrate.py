@@ -4,10 +4,20 @@ Each file runs once, in its own transaction, and is recorded in ``schema_migrati
 A session-level advisory lock makes concurrent runs (two processes starting at once)
 safe: the second waits, then finds nothing left to do. Files named
 ``*.timescale.sql`` run only on the TimescaleDB path; ``*.plain.sql`` only without it.
+
+A file with the line ``-- footfall: outside-transaction`` (index builds on big tables:
+``CREATE INDEX CONCURRENTLY``, which writes can go on during and which cannot run in a
+transaction) runs statement by statement outside any transaction; it must be safe to
+run again after a failure (``DROP INDEX CONCURRENTLY IF EXISTS`` first: a failed build
+leaves an invalid index). TimescaleDB refuses concurrent builds on hypertables, so
+there the same file runs as one transaction without ``CONCURRENTLY``. The lock is taken
+by polling ``pg_try_advisory_lock``, so that a waiting process holds no snapshot that a
+concurrent index build would wait for (a blocking wait would deadlock with it).
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -15,6 +25,8 @@ from importlib import resources
 import asyncpg
 
 _LOCK_KEY = 0x466F6F7466616C6C  # "Footfall"
+_LOCK_POLL = 0.1  # seconds between attempts to take the lock
+OUTSIDE_TRANSACTION = "-- footfall: outside-transaction"
 _NAME = re.compile(r"^(\d{3})_[a-z0-9_]+(\.timescale|\.plain)?\.sql$")
 
 
@@ -42,7 +54,7 @@ def discover() -> list[Migration]:
 async def migrate(conn: asyncpg.Connection, *, timescale: bool) -> list[str]:
     """Apply pending migrations; return the names applied by this call."""
     applied_now: list[str] = []
-    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
+    await _lock(conn)
     try:
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -56,10 +68,40 @@ async def migrate(conn: asyncpg.Connection, *, timescale: bool) -> list[str]:
                 continue
             if mig.path_kind == "plain" and timescale:
                 continue
-            async with conn.transaction():
-                await conn.execute(mig.sql)
-                await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", mig.name)
+            await _apply(conn, mig, timescale)
             applied_now.append(mig.name)
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
     return applied_now
+
+
+async def _lock(conn: asyncpg.Connection) -> None:
+    """Take the migration lock, polling (see the module's docstring)."""
+    while True:
+        if await conn.fetchval("SELECT pg_try_advisory_lock($1)", _LOCK_KEY):
+            return
+        await asyncio.sleep(_LOCK_POLL)
+
+
+def statements(sql: str) -> list[str]:
+    """The statements of a migration file (split at ``;`` ending a line; comments kept
+    with the statement that follows them)."""
+    parts = re.split(r";[ \t]*$", sql, flags=re.MULTILINE)
+    return [p.strip() for p in parts if p.strip() and not _only_comments(p)]
+
+
+def _only_comments(text: str) -> bool:
+    return all(not ln.strip() or ln.strip().startswith("--") for ln in text.splitlines())
+
+
+async def _apply(conn: asyncpg.Connection, mig: Migration, timescale: bool) -> None:
+    record = "INSERT INTO schema_migrations (name) VALUES ($1)"
+    if OUTSIDE_TRANSACTION in mig.sql and not timescale:
+        for statement in statements(mig.sql):
+            await conn.execute(statement)
+        await conn.execute(record, mig.name)
+        return
+    sql = mig.sql.replace(" CONCURRENTLY", "") if OUTSIDE_TRANSACTION in mig.sql else mig.sql
+    async with conn.transaction():
+        await conn.execute(sql)
+        await conn.execute(record, mig.name)

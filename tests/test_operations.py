@@ -14,7 +14,7 @@ import asyncpg
 import httpx
 import pytest
 
-from db.migrate import discover, migrate
+from db.migrate import OUTSIDE_TRANSACTION, discover, migrate
 from db.queries.retention import delete_older_than
 from graph.app import create_app
 from graph.settings import Settings
@@ -105,8 +105,54 @@ async def test_migrations_are_safe_from_two_processes_at_once() -> None:
         assert sorted(applied[0] + applied[1]) == sorted(expected)  # each applied exactly once
         assert await a.fetchval("SELECT count(*) FROM schema_migrations") == len(expected)
         assert await migrate(a, timescale=False) == []
+        outside = [m for m in discover() if OUTSIDE_TRANSACTION in m.sql]
+        assert {m.name for m in outside} >= {"004_stats_indexes.sql", "006_funnel_page_index.sql"}
+        invalid = await a.fetchval("SELECT count(*) FROM pg_index WHERE NOT indisvalid")
+        built = await a.fetchval("SELECT count(*) FROM pg_indexes WHERE indexname = ANY($1)",
+                                 ["events_site_ts_stats", "events_funnel_page"])  # fmt: skip
+        assert (invalid, built) == (0, 2)
         await a.close()
         await b.close()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def test_index_migration_lets_writes_go_on_and_reruns_after_a_failure() -> None:
+    """An outside-transaction migration (CREATE INDEX CONCURRENTLY) does not block an
+    insert made while it waits for an open transaction; and re-running it after a
+    failed build (an invalid index left behind) rebuilds the index valid."""
+    name = f"footfall_mig_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(ADMIN_DSN)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    dsn = ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
+    mig = next(m for m in discover() if m.name == "004_stats_indexes.sql")
+    try:
+        a, b = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+        await migrate(a, timescale=False)
+        await a.execute("DELETE FROM schema_migrations WHERE name = $1", mig.name)
+        await a.execute("DROP INDEX events_site_ts_stats")
+        reader = b.transaction()
+        await reader.start()
+        await b.fetchval("SELECT count(*) FROM events")  # an open transaction: the build waits
+        build = asyncio.create_task(migrate(a, timescale=False))
+        await asyncio.sleep(0.5)
+        writer = await asyncpg.connect(dsn)
+        await writer.execute("INSERT INTO websites (id, domain) VALUES ('w', 'w.example')")
+        await asyncio.wait_for(writer.execute(
+            "INSERT INTO events (website_id, ts, id, event_type, visitor_id, session_id, page)"
+            " VALUES ('w', now(), gen_random_uuid(), 'pageview', 'v', 's', '/')"), 5)  # fmt: skip
+        assert not build.done()  # still waiting for the open transaction, yet writes went on
+        await reader.rollback()
+        assert await asyncio.wait_for(build, 30) == [mig.name]
+        # a failed build leaves an invalid index; the re-run replaces it
+        await a.execute("DELETE FROM schema_migrations WHERE name = $1", mig.name)
+        await a.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid ="
+                        " 'events_site_ts_stats'::regclass")  # fmt: skip
+        assert await migrate(a, timescale=False) == [mig.name]
+        assert await a.fetchval("SELECT count(*) FROM pg_index WHERE NOT indisvalid") == 0
+        for conn in (a, b, writer):
+            await conn.close()
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
