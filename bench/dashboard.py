@@ -12,8 +12,9 @@ COUNTRY, BROWSER, OS, DEVICE; 10 rows each with every field) and ``realtime``.
   ``REDIS_URL``, so the stats cache is the new process's empty in-memory one); a new
   process per sample. PostgreSQL's buffers and the OS page cache are left as they are
   (warm from the previous samples: this measures the service, not the disk).
-* warm = the identical request repeated on that server (answered from its cache;
-  ranges touching "now" are cached for 5 s, the repeats take well under that).
+* warm = the identical request repeated on that server: answered whole from the
+  response cache (``graph/response_cache.py``, 1 s), else from the stats cache (ranges
+  touching "now" are cached for 5 s; the repeats take well under that).
 * naive SQL = the same widgets as one straightforward statement each (``NAIVE``):
   summary, previous summary, time series, 8 breakdowns, realtime (2), run one after
   another on one connection; the figure is the sum (median of ``--naive`` runs).

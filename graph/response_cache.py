@@ -32,6 +32,7 @@ from typing import Any
 import orjson
 from graphql import DocumentNode, GraphQLError, OperationType, get_operation_ast, parse
 
+from resolvers import counters
 from resolvers.access import Principal
 
 TTL = 1.0  # seconds an entry lives
@@ -104,6 +105,7 @@ class ResponseCache:
             return None
         self._entries.move_to_end(key)
         self.hits += 1
+        counters.RESPONSE_CACHE_HITS.inc()
         return entry
 
     def put(self, key: str, request_body: bytes, status: int, response: bytes) -> None:

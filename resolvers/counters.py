@@ -17,4 +17,7 @@ GRAPHQL_SECONDS = Histogram(
     "footfall_graphql_operation_seconds", "GraphQL operation latency (s)", ["operation"]
 )
 CACHE_REQUESTS = Counter("footfall_cache_requests_total", "Stats cache look-ups", ["result"])
+RESPONSE_CACHE_HITS = Counter(
+    "footfall_graphql_response_cache_hits_total", "GraphQL answers served whole from the cache"
+)
 DB_POOL_SIZE = Gauge("footfall_db_pool_connections", "Database pool connections", ["state"])

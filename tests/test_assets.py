@@ -58,11 +58,13 @@ async def test_metrics_expose_the_named_series(
     await client.post("/api/v1/analytics/event/batch",
                       json={"siteId": site, "events": [{"visitor_id": "v", "page": "/"}]})  # fmt: skip
     await gql(client, "query Probe { websites { id } }", {}, admin_headers)
+    await gql(client, "query Probe { websites { id } }", {}, admin_headers)  # a cached answer
     text = (await client.get("/metrics")).text
     for series in (
         "footfall_events_ingested_total", "footfall_ingest_batch_rows_bucket",
         "footfall_ingest_commit_seconds_bucket", "footfall_ingest_queue_rows",
         "footfall_events_rejected_total", 'footfall_graphql_operation_seconds_count{operation="Probe"}',
         "footfall_cache_requests_total", "footfall_db_pool_connections",
+        "footfall_graphql_response_cache_hits_total",
     ):  # fmt: skip
         assert series in text, series
