@@ -304,9 +304,9 @@ def site_chunks(index: int, quota: int, clock: _Clock, seed: int):  # type: igno
 
 SESSIONS_SQL = """
 INSERT INTO sessions (website_id, session_id, visitor_id, started_at, first_id, last_seen,
-    entry_ts, entry_page, exit_ts, exit_page, pageviews, events, referrer, referrer_host,
-    utm_source, utm_medium, utm_campaign, utm_term, utm_content, country, city, browser,
-    os, device)
+    entry_ts, entry_page, exit_ts, exit_page, pageviews, events, mixed_visitors, referrer,
+    referrer_host, utm_source, utm_medium, utm_campaign, utm_term, utm_content, country, city,
+    browser, os, device)
 SELECT website_id, session_id,
     (array_agg(visitor_id ORDER BY ts, id))[1],
     min(ts),
@@ -318,6 +318,7 @@ SELECT website_id, session_id,
     (array_agg(page ORDER BY ts DESC, id DESC) FILTER (WHERE event_type = 'pageview'))[1],
     count(*) FILTER (WHERE event_type = 'pageview'),
     count(*) FILTER (WHERE event_type <> 'pageview'),
+    min(visitor_id) <> max(visitor_id),
     {first}
 FROM events
 WHERE event_type NOT IN ('session_start', 'session_end') AND website_id = ANY($1::text[])

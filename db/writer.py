@@ -72,15 +72,16 @@ WITH ins AS (
             FILTER (WHERE event_type = 'pageview'))[1] AS exit_page,
         count(*) FILTER (WHERE event_type = 'pageview') AS pageviews,
         count(*) FILTER (WHERE event_type <> 'pageview') AS events,
+        min(visitor_id) <> max(visitor_id) AS mixed_visitors,
         {_FIRST_AGG}
     FROM ins WHERE event_type NOT IN {_NOT_COUNTED}
     GROUP BY website_id, session_id
 ), up AS (
     INSERT INTO sessions AS t (website_id, session_id, visitor_id, started_at, first_id,
-        last_seen, entry_ts, entry_page, exit_ts, exit_page, pageviews, events,
+        last_seen, entry_ts, entry_page, exit_ts, exit_page, pageviews, events, mixed_visitors,
         {", ".join(_FIRST)})
     SELECT website_id, session_id, visitor_id, started_at, first_id, last_seen, entry_ts,
-        entry_page, exit_ts, exit_page, pageviews, events, {", ".join(_FIRST)}
+        entry_page, exit_ts, exit_page, pageviews, events, mixed_visitors, {", ".join(_FIRST)}
     FROM s
     ON CONFLICT (website_id, session_id) DO UPDATE SET
         started_at = LEAST(t.started_at, EXCLUDED.started_at),
@@ -97,6 +98,8 @@ WITH ins AS (
                          THEN EXCLUDED.exit_page ELSE t.exit_page END,
         pageviews = t.pageviews + EXCLUDED.pageviews,
         events = t.events + EXCLUDED.events,
+        mixed_visitors = t.mixed_visitors OR EXCLUDED.mixed_visitors
+                         OR t.visitor_id <> EXCLUDED.visitor_id,
         {_FIRST_SET.replace("newer", "(t.started_at, t.first_id) <= (EXCLUDED.started_at, EXCLUDED.first_id)")}
     RETURNING 1
 )

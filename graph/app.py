@@ -120,7 +120,8 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     writer.observers.append(_observe_commit)
     geo = GeoLocator(settings.geoip_db)
     await asyncio.to_thread(parse_user_agent, "Mozilla/5.0 (warm-up)")  # load the UA rules now
-    rt = Runtime(pools, writer, geo, settings.trusted_proxies, settings.retention_days, use_ts)
+    rt = Runtime(pools, writer, geo, settings.trusted_proxies, settings.retention_days, use_ts,
+                 settings.stats_session_rollup)  # fmt: skip
     app.state.runtime = rt
     app.state.draining = False
     for hook in app.state.startup_hooks:

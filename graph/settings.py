@@ -138,6 +138,9 @@ class Settings:
     batch_timeout: float = 0.005
     worker_count: int = 1
     retention_days: int = 730
+    #: Exact session rollup for the stats scan's events side (``STATS_SESSION_ROLLUP``,
+    #: on/off); off = every event in range is read (the raw path, for comparison).
+    stats_session_rollup: bool = True
     max_db_connections: int = 20
     redis_url: str | None = None
     global_api_key: Secret = field(default_factory=lambda: Secret(""))
@@ -217,6 +220,7 @@ class Settings:
             batch_timeout=batch_timeout,
             worker_count=_int(e, "WORKER_COUNT", 1, 1, 64),
             retention_days=_int(e, "RETENTION_DAYS", 730, 1, 36_500),
+            stats_session_rollup=_choice(e, "STATS_SESSION_ROLLUP", "on", ("on", "off")) == "on",
             max_db_connections=_int(e, "MAX_DB_CONNECTIONS", 20, 2, 1000),
             redis_url=redis_url,
             global_api_key=Secret((e.get("GLOBAL_API_KEY") or "").strip()),

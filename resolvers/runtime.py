@@ -55,6 +55,7 @@ class Runtime:
     trusted_proxies: tuple[Network, ...] = ()
     retention_days: int = 730
     timescale: bool = False
+    session_rollup: bool = True  # settings.stats_session_rollup
     cache: Any = None  # resolvers.cache.StatsCache, set by the app
     pubsub: Any = None  # resolvers.realtime.PubSub, set by the app
     websites: WebsiteCache = field(init=False)

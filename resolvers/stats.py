@@ -162,6 +162,10 @@ async def _compute(rt: Runtime, keys: list[StatsKey]) -> dict[StatsKey, Result |
     groups: dict[_Shape, list[Scope]] = defaultdict(list)
     for scope, scope_keys in by_scope.items():
         groups[_shape_of(scope, scope_keys)].append(scope)
+    # the session rollup is exact for ranges that retention has not cut into
+    rollup_since = (
+        datetime.now(UTC) - timedelta(days=rt.retention_days) if rt.session_rollup else None
+    )
     plans = [
         ScanPlan(
             scopes=tuple(ScanScope(s.website_id, s.range.start, s.range.end) for s in scopes),
@@ -169,6 +173,7 @@ async def _compute(rt: Runtime, keys: list[StatsKey]) -> dict[StatsKey, Result |
             zone=shape.zone,
             intervals=shape.intervals,
             dimensions=shape.dimensions,
+            rollup_since=rollup_since,
         )  # fmt: skip
         for shape, scopes in groups.items()
     ]

@@ -75,10 +75,22 @@ class ScanPlan:
     zone: str | None
     intervals: tuple[str, ...]
     dimensions: tuple[DimensionSpec, ...]
+    #: The session rollup (``stats_events_side.rollup_las``) may serve scopes starting
+    #: at or after this instant (None: never); it never serves event filters.
+    rollup_since: datetime | None = None
 
     @property
     def first_dimension_code(self) -> int:
         return 1 + len(self.intervals)
+
+    @property
+    def uses_rollup(self) -> bool:
+        since = self.rollup_since
+        return (
+            since is not None
+            and all(s.lo >= since for s in self.scopes)
+            and all(f.on_session for f in self.filters)
+        )
 
 
 @dataclass(frozen=True)
@@ -118,10 +130,11 @@ def _grouped(columns: list[tuple[int, str]]) -> tuple[str, str]:
 
 
 def _parts(plan: ScanPlan, p: Params, zone: str) -> Parts:
-    parts = Parts([], [], [], [])
+    parts = Parts([], [], [], [], [])
     for i, interval in enumerate(plan.intervals, start=1):
         parts.event_buckets.append((i, _bucket_sql("e.ts", interval, zone)))
         parts.session_buckets.append((i, _bucket_sql("s.started_at", interval, zone)))
+        parts.session_end_buckets.append((i, _bucket_sql("s.last_seen", interval, zone)))
     for i, d in enumerate(plan.dimensions, start=plan.first_dimension_code):
         if d.dimension in SESSION_DIMENSIONS:
             parts.session_dims.append((i, d.dimension))
@@ -148,7 +161,7 @@ def build_scan(plan: ScanPlan) -> tuple[str, list[Any]]:
     ss_select = "".join(f", {expr} AS {name}" for _, name, expr in ss_cols)
     ss_keep = " AND ".join(["TRUE", *(session_filter_sql(f, p) for f in plan.filters)])
     ev_keep = " AND ".join(["TRUE", *(event_filter_sql(f, p) for f in session_filters)])
-    events_side = events_side_sql(plan.filters, p, parts)
+    events_side = events_side_sql(plan.filters, p, parts, rollup=plan.uses_rollup)
     ss_group, ss_code = _grouped([(c, n) for c, n, _ in ss_cols])
     n_intervals = len(plan.intervals)
     ss_buckets = [n for c, n, _ in ss_cols if c <= n_intervals]

@@ -24,13 +24,16 @@ class Parts:
     session_buckets: list[tuple[int, str]]  # (code, expression over s.started_at)
     session_dims: list[tuple[int, str]]  # (code, Dimension name)
     event_dims: list[tuple[int, str]]  # (code, value over e; NULL where it does not apply)
+    session_end_buckets: list[tuple[int, str]]  # (code, expression over s.last_seen)
 
 
 def _cols(prefix: str, names: list[str]) -> str:
     return "".join(f", {prefix}{n}" for n in names)
 
 
-def events_side(filters: tuple[FilterSpec, ...], p: Params, parts: Parts) -> str:
+def events_side(
+    filters: tuple[FilterSpec, ...], p: Params, parts: Parts, *, rollup: bool = False
+) -> str:
     """CTEs ``ev`` … ``ea``: per (scope, code, key, bucket) visitors, page views and
     custom events. ``count(DISTINCT visitor_id)`` under GROUPING SETS over the raw
     events, with the session joined per event, sorted every event once per set; here
@@ -47,6 +50,9 @@ def events_side(filters: tuple[FilterSpec, ...], p: Params, parts: Parts) -> str
     3. ``ea``: GROUPING SETS over ``las`` with ``count(DISTINCT visitor_id)`` (the rows
        are per session, so a visitor may repeat) and over ``ld`` with ``count(*)`` (one
        row per visitor and value already, unless session filters applied).
+
+    With ``rollup`` (no event filters; see ``rollup_las``) steps 1–2 for ``las`` read
+    the sessions instead of every event; ``ld`` is unchanged.
     """
     session_filters = [f for f in filters if f.on_session]
     with_session = bool(parts.session_dims) or bool(session_filters)
@@ -67,7 +73,12 @@ ev AS NOT MATERIALIZED (
         e.event_type = 'pageview' AS pv{ev_select}
     FROM q JOIN events e ON e.website_id = q.website_id AND e.ts >= q.lo AND e.ts < q.hi
     WHERE {" AND ".join(ev_where)}
-), la AS (
+),"""
+    if rollup:
+        sql += rollup_las(p, parts, session_filters)
+    else:
+        sql += f"""
+la AS (
     SELECT {a_cols}, {sums} FROM ev GROUP BY {a_cols}
 ),"""
     if dims:
@@ -79,8 +90,14 @@ ld AS (
     SELECT {", ".join(d_base)}, CASE {whens} END AS code, {key} AS key, {sums}
     FROM ev GROUP BY GROUPING SETS ({sets})
 ),"""
-    if with_session:
+    # (built only where used: a parameter that the statement never mentions has no type)
+    joined_needed = (with_session and not rollup) or (bool(dims) and bool(session_filters))
+    keep = ""
+    if joined_needed:
         keep = " AND ".join(["TRUE", *(event_filter_sql(f, p, s="o") for f in session_filters)])
+    if rollup:
+        a_source = "las"
+    elif with_session:
         old = "".join(f", {session_value_sql(dim, 'o')}" for _, dim in parts.session_dims)
         sql += _joined("las", "la", ["visitor_id", *buckets], sdims, keep, old)
         a_source = "las"
@@ -147,3 +164,66 @@ def _distinct_sets(source: str, buckets: list[str], keys: list[str]) -> str:
         f" count(DISTINCT visitor_id COLLATE \"C\") AS visitors, sum(pv) AS pageviews, sum(ce) AS events"
         f" FROM {source} GROUP BY GROUPING SETS ({', '.join(sets)})"
     )
+
+
+#: Sessions longer than this are indexed by last_seen (``sessions_site_long``,
+#: migration 007); shorter ones that reach into a range start less than this before it.
+LONG_SESSION = "interval '1 hour'"
+
+
+def rollup_las(p: Params, parts: Parts, session_filters: list[FilterSpec]) -> str:
+    """CTEs ``rs0``, ``rs``, ``las``: the rows of ``las`` (scope, visitor_id, buckets, pv,
+    ce, session dimensions) from the *session rollup* — the ``sessions`` table, which
+    ``db/writer.py`` keeps current on every commit — instead of every event in range.
+
+    ``rs0``/``rs``: the sessions that may have events in a scope [lo, hi): started in
+    it, or started before it with ``last_seen >= lo`` (those that started within
+    ``LONG_SESSION`` before lo from ``sessions_site_started``, longer ones from
+    ``sessions_site_long``). A session is *whole* when it started in the scope, its last
+    event is before hi, its first and last events fall in the same bucket of every
+    requested interval, and its events carry one visitor: then all its counted events
+    are in the scope and in one bucket, and its stored page views and custom events
+    (``pageviews``, ``events``: counted events only) are exactly what the events would
+    sum to. Every other session (crossing a range edge or a bucket boundary, mixed
+    visitors: a few percent) is summed from its own events in the scope, read by
+    ``(website_id, session_id)``. The result equals ``la`` joined to its sessions; the
+    caller uses it only without event filters and for scopes that retention has not cut
+    into (a session's stored counts would include deleted events)."""
+    keep = " AND ".join(["TRUE", *(event_filter_sql(f, p) for f in session_filters)])
+    whole = ["s.started_at >= s.lo", "s.last_seen < s.hi", "NOT s.mixed_visitors",
+             "s.pageviews + s.events > 0"]  # fmt: skip
+    ends = dict(parts.session_end_buckets)
+    whole += [f"{expr} = {ends[c]}" for c, expr in parts.session_buckets]
+    b_names = [f"b{c}" for c, _ in parts.event_buckets]
+    sdims = [f"sd{c}" for c, _ in parts.session_dims]
+    b_whole = "".join(f", {expr} AS b{c}" for c, expr in parts.session_buckets)
+    b_event = "".join(f", {expr} AS b{c}" for c, expr in parts.event_buckets)
+    sd_values = "".join(f", {session_value_sql(dim, 's')} AS sd{c}" for c, dim in parts.session_dims)
+    n_b = len(b_names)
+    group = ", ".join(str(i) for i in [1, 2, *range(3, 3 + n_b), *range(5 + n_b, 5 + n_b + len(sdims))])
+    return f"""
+rs0 AS NOT MATERIALIZED (
+    SELECT q.scope, q.lo, q.hi, s.*
+    FROM q JOIN sessions s ON s.website_id = q.website_id
+        AND s.started_at >= q.lo - {LONG_SESSION} AND s.started_at < q.hi
+    WHERE s.started_at >= q.lo OR s.last_seen >= q.lo
+    UNION ALL
+    SELECT q.scope, q.lo, q.hi, s.*
+    FROM q JOIN sessions s ON s.website_id = q.website_id AND s.last_seen >= q.lo
+        AND s.last_seen - s.started_at > {LONG_SESSION} AND s.started_at < q.lo - {LONG_SESSION}
+), rs AS (
+    SELECT s.scope, s.lo, s.hi, s.website_id, s.session_id, s.visitor_id, s.pageviews,
+        s.events, ({keep}) AS keep, ({" AND ".join(whole)}) AS whole{b_whole}{sd_values}
+    FROM rs0 s
+), las AS (
+    SELECT scope, visitor_id{_cols("", b_names)}, pageviews AS pv, events AS ce{_cols("", sdims)}
+    FROM rs WHERE keep AND whole
+    UNION ALL
+    SELECT s.scope, e.visitor_id{b_event},
+        count(*) FILTER (WHERE e.event_type = 'pageview') AS pv,
+        count(*) FILTER (WHERE e.event_type <> 'pageview') AS ce{_cols("s.", sdims)}
+    FROM rs s JOIN events e ON e.website_id = s.website_id AND e.session_id = s.session_id
+        AND e.ts >= s.lo AND e.ts < s.hi
+    WHERE s.keep AND NOT s.whole AND {NOT_IGNORED}
+    GROUP BY {group}
+),"""
