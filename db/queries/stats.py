@@ -162,6 +162,8 @@ def build_scan(plan: ScanPlan) -> tuple[str, list[Any]]:
     ss_keep = " AND ".join(["TRUE", *(session_filter_sql(f, p) for f in plan.filters)])
     ev_keep = " AND ".join(["TRUE", *(event_filter_sql(f, p) for f in session_filters)])
     events_side = events_side_sql(plan.filters, p, parts, rollup=plan.uses_rollup)
+    # the rollup's ``rs`` holds the sessions started in each scope too (see rollup_las)
+    sa_source = "rs WHERE keep AND started_at >= lo" if plan.uses_rollup else "ss WHERE keep"
     ss_group, ss_code = _grouped([(c, n) for c, n, _ in ss_cols])
     n_intervals = len(plan.intervals)
     ss_buckets = [n for c, n, _ in ss_cols if c <= n_intervals]
@@ -187,7 +189,7 @@ sa AS (
     SELECT scope, {ss_code} AS code, {ss_key} AS key, {ss_bucket} AS bucket,
         count(*) AS visits, count(*) FILTER (WHERE bounce) AS bounces,
         sum(duration) AS duration, sum(spv) AS spv
-    FROM ss WHERE keep GROUP BY {ss_group}
+    FROM {sa_source} GROUP BY {ss_group}
 ), m AS (
     SELECT scope, code, key, bucket, max(visitors) AS visitors, max(pageviews) AS pageviews,
         max(events) AS events, max(visits) AS visits, max(bounces) AS bounces,

@@ -95,15 +95,15 @@ ld AS (
     keep = ""
     if joined_needed:
         keep = " AND ".join(["TRUE", *(event_filter_sql(f, p, s="o") for f in session_filters)])
+    ea = []
     if rollup:
-        a_source = "las"
+        ea.append(_distinct_sets("las", buckets, sdims))
     elif with_session:
         old = "".join(f", {session_value_sql(dim, 'o')}" for _, dim in parts.session_dims)
         sql += _joined("las", "la", ["visitor_id", *buckets], sdims, keep, old)
-        a_source = "las"
+        ea.append(_distinct_sets("las", buckets, sdims))
     else:
-        a_source = "la"
-    ea = [_distinct_sets(a_source, buckets, sdims)]
+        ea.append(_distinct_sets("la", buckets, sdims))
     if dims and session_filters:
         sql += _joined("lds", "ld", ["visitor_id", "code", "key"], [], keep, "")
         ea.append(
@@ -188,7 +188,9 @@ def rollup_las(p: Params, parts: Parts, session_filters: list[FilterSpec]) -> st
     visitors: a few percent) is summed from its own events in the scope, read by
     ``(website_id, session_id)``. The result equals ``la`` joined to its sessions; the
     caller uses it only without event filters and for scopes that retention has not cut
-    into (a session's stored counts would include deleted events)."""
+    into (a session's stored counts would include deleted events). ``rs`` also carries
+    what the sessions side needs (bounce, duration, spv), so that ``sa`` reads the
+    sessions started in the scope from it instead of scanning them again."""
     keep = " AND ".join(["TRUE", *(event_filter_sql(f, p) for f in session_filters)])
     whole = ["s.started_at >= s.lo", "s.last_seen < s.hi", "NOT s.mixed_visitors",
              "s.pageviews + s.events > 0"]  # fmt: skip
@@ -213,7 +215,9 @@ rs0 AS NOT MATERIALIZED (
         AND s.last_seen - s.started_at > {LONG_SESSION} AND s.started_at < q.lo - {LONG_SESSION}
 ), rs AS (
     SELECT s.scope, s.lo, s.hi, s.website_id, s.session_id, s.visitor_id, s.pageviews,
-        s.events, ({keep}) AS keep, ({" AND ".join(whole)}) AS whole{b_whole}{sd_values}
+        s.events, s.started_at, ({keep}) AS keep, ({" AND ".join(whole)}) AS whole,
+        s.pageviews = 1 AND s.events = 0 AS bounce,
+        extract(epoch FROM s.last_seen - s.started_at) AS duration, s.pageviews AS spv{b_whole}{sd_values}
     FROM rs0 s
 ), las AS (
     SELECT scope, visitor_id{_cols("", b_names)}, pageviews AS pv, events AS ce{_cols("", sdims)}
