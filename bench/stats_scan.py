@@ -1,7 +1,7 @@
 """Cold timings of a full dashboard's stats statements against a bench database.
 
     python -m bench.stats_scan --dsn postgresql://postgres@127.0.0.1:5432/footfall_bench_10m
-        [--site site-001] [--days 30] [--zone Europe/Berlin] [--runs 7] [--naive]
+        [--site site-001] [--days 30] [--zone Europe/Berlin] [--runs 7] [--naive] [--raw]
 
 The dashboard is the one of ``tests/test_stats_batching.py`` with 8 breakdowns (PAGE,
 ENTRY_PAGE, REFERRER, SOURCE, COUNTRY, BROWSER, OS, DEVICE): summary(compare: true),
@@ -12,6 +12,8 @@ the OS page cache and shared_buffers stay as they are — warm after the first r
 runs the three statements concurrently, as the resolver does. ``--naive`` also times
 one plain statement per widget (sequentially, one connection), the baseline that the
 target (≤ 0.2 ×) refers to. Medians are reported; the machine is shared, so repeat.
+The plans use the session rollup as the service does (``STATS_SESSION_ROLLUP=on``);
+``--raw`` times the raw path instead (every event in range).
 """
 
 from __future__ import annotations
@@ -34,11 +36,15 @@ _SETTINGS = {"timezone": "UTC", **SESSION_SETTINGS}  # as db.pool's connections
 DIMENSIONS = ("PAGE", "ENTRY_PAGE", "REFERRER", "SOURCE", "COUNTRY", "BROWSER", "OS", "DEVICE")
 
 
+ROLLUP = True  # --raw: False
+
+
 def plans(site: str, lo: datetime, hi: datetime, zone: str) -> tuple[ScanPlan, ScanPlan]:
     """The current scope's plan and the previous period's (summary only)."""
     dims = tuple(DimensionSpec(d, None, 0, 10) for d in sorted(DIMENSIONS))
-    current = ScanPlan((ScanScope(site, lo, hi),), (), zone, ("DAY",), dims)
-    previous = ScanPlan((ScanScope(site, lo - (hi - lo), lo),), (), None, (), ())
+    since = datetime.now(UTC) - timedelta(days=730) if ROLLUP else None
+    current = ScanPlan((ScanScope(site, lo, hi),), (), zone, ("DAY",), dims, since)
+    previous = ScanPlan((ScanScope(site, lo - (hi - lo), lo),), (), None, (), (), since)
     return current, previous
 
 
@@ -136,7 +142,10 @@ async def main() -> None:
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--naive", action="store_true")
     ap.add_argument("--skip-scan", action="store_true")
+    ap.add_argument("--raw", action="store_true", help="time the raw path, not the rollup")
     a = ap.parse_args()
+    global ROLLUP
+    ROLLUP = not a.raw
     conn = await asyncpg.connect(a.dsn)
     end = await conn.fetchval("SELECT max(ts) FROM events WHERE website_id = $1", a.site)
     await conn.close()
