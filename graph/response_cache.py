@@ -38,6 +38,7 @@ from resolvers.access import Principal
 TTL = 1.0  # seconds an entry lives
 MAX_ENTRIES = 256
 MAX_BODY = 4 * 1_048_576  # bytes; larger responses are not stored
+MAX_TOTAL = 32 * 1_048_576  # bytes of all entries together (least recently used go first)
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -75,19 +76,28 @@ def caller_key(principal: Principal) -> str | None:
 
 
 class ResponseCache:
-    """An LRU of at most ``MAX_ENTRIES`` responses, each kept ``ttl`` seconds."""
+    """An LRU of at most ``MAX_ENTRIES`` responses and ``MAX_TOTAL`` bytes, each kept
+    ``ttl`` seconds."""
 
-    def __init__(self, ttl: float = TTL, max_entries: int = MAX_ENTRIES) -> None:
+    def __init__(
+        self, ttl: float = TTL, max_entries: int = MAX_ENTRIES, max_total: int = MAX_TOTAL
+    ) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
+        self.max_total = max_total
         self.generation = 0
         self.hits = 0  # entries served, since start
+        self.size = 0  # bytes of the stored bodies
         self._entries: OrderedDict[str, Entry] = OrderedDict()
 
     def bump(self) -> None:
         """Forget every entry (data may have changed)."""
         self.generation += 1
         self._entries.clear()
+        self.size = 0
+
+    def _drop(self, key: str) -> None:
+        self.size -= len(self._entries.pop(key).body)
 
     def key(self, principal: Principal, body: bytes) -> str | None:
         who = caller_key(principal)
@@ -101,7 +111,7 @@ class ResponseCache:
         if entry is None:
             return None
         if entry.expires <= time.monotonic():
-            del self._entries[key]
+            self._drop(key)
             return None
         self._entries.move_to_end(key)
         self.hits += 1
@@ -121,10 +131,12 @@ class ResponseCache:
             return
         cost = (answer.get("extensions") or {}).get("cost", 0)
         entry = Entry(time.monotonic() + self.ttl, response, cost if isinstance(cost, int) else 0)
+        if key in self._entries:
+            self._drop(key)
         self._entries[key] = entry
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        self.size += len(response)
+        while len(self._entries) > self.max_entries or self.size > self.max_total:
+            self._drop(next(iter(self._entries)))
 
 
 class BumpOnWrite:

@@ -104,3 +104,22 @@ async def test_cached_answers_are_charged_against_the_budget(settings: Settings)
     assert costs[0] is not None and 2 * costs[0] <= 120 < 3 * costs[0], costs
     assert codes == [None, None, "RATE_LIMITED"], codes
     assert hits == 2  # the 2nd answer came from the cache; the 3rd hit, was refused, ran
+
+
+def test_cache_keeps_within_its_byte_budget() -> None:
+    """Least recently used answers go first once the stored bodies pass ``max_total``."""
+    from graph.response_cache import ResponseCache
+    from resolvers.access import Principal
+
+    cache = ResponseCache(max_total=2_500)
+    who = Principal("budget-test", "read", frozenset({"s"}))
+    request = b'{"query": "{ websites { id } }"}'
+    keys = []
+    for i in range(4):
+        body = b'{"data": {"x": "' + b"a" * 1_000 + str(i).encode() + b'"}}'
+        key = cache.key(who, request + str(i).encode())
+        assert key is not None
+        cache.put(key, request, 200, body)
+        keys.append(key)
+    assert cache.size <= 2_500
+    assert [cache.get(k) is not None for k in keys] == [False, False, True, True]
