@@ -29,8 +29,11 @@ import asyncpg
 
 from db.pool import SESSION_SETTINGS
 from db.queries.dimensions import NOT_IGNORED, session_value_sql
-from db.queries.stats import DimensionSpec, ScanPlan, ScanScope, build_scan
+from db.queries.stats import DimensionSpec, ScanPlan, build_scan
 from db.queries.stats_events import REALTIME_SQL
+from resolvers.ranges import Range
+from resolvers.stats_plans import Shape, plan_batch
+from resolvers.stats_types import Scope
 
 _SETTINGS = {"timezone": "UTC", **SESSION_SETTINGS}  # as db.pool's connections
 DIMENSIONS = ("PAGE", "ENTRY_PAGE", "REFERRER", "SOURCE", "COUNTRY", "BROWSER", "OS", "DEVICE")
@@ -39,13 +42,15 @@ DIMENSIONS = ("PAGE", "ENTRY_PAGE", "REFERRER", "SOURCE", "COUNTRY", "BROWSER", 
 ROLLUP = True  # --raw: False
 
 
-def plans(site: str, lo: datetime, hi: datetime, zone: str) -> tuple[ScanPlan, ScanPlan]:
-    """The current scope's plan and the previous period's (summary only)."""
+def plans(site: str, lo: datetime, hi: datetime, zone: str) -> list[ScanPlan]:
+    """The statements the resolver plans for the dashboard (``plan_batch``): the current
+    range's main part, and its event breakdowns with the previous period's summary."""
     dims = tuple(DimensionSpec(d, None, 0, 10) for d in sorted(DIMENSIONS))
     since = datetime.now(UTC) - timedelta(days=730) if ROLLUP else None
-    current = ScanPlan((ScanScope(site, lo, hi),), (), zone, ("DAY",), dims, since)
-    previous = ScanPlan((ScanScope(site, lo - (hi - lo), lo),), (), None, (), (), since)
-    return current, previous
+    current = Scope(site, Range(lo, hi, zone), ())
+    previous = Scope(site, Range(lo - (hi - lo), lo, zone), ())
+    groups = {Shape((), zone, ("DAY",), dims): [current], Shape((), None, (), ()): [previous]}
+    return plan_batch(groups, since).plans
 
 
 def naive_statements(
@@ -103,18 +108,16 @@ async def _timed(dsn: str, sql: str, args: list[object]) -> tuple[float, int]:
 
 
 async def dashboard_once(dsn: str, site: str, lo: datetime, hi: datetime, zone: str) -> dict:
-    current, previous = plans(site, lo, hi, zone)
-    cur_sql, cur_args = build_scan(current)
-    prev_sql, prev_args = build_scan(previous)
+    statements = [build_scan(plan) for plan in plans(site, lo, hi, zone)]
     t0 = time.perf_counter()
     results = await asyncio.gather(
-        _timed(dsn, cur_sql, cur_args),
-        _timed(dsn, prev_sql, prev_args),
+        *(_timed(dsn, sql, args) for sql, args in statements),
         _timed(dsn, REALTIME_SQL, [[site], hi - timedelta(minutes=5), hi, 10]),
     )
     wall = time.perf_counter() - t0
-    return {"wall": wall, "current": results[0][0], "previous": results[1][0],
-            "realtime": results[2][0]}  # fmt: skip
+    out = {"wall": wall, "realtime": results[-1][0]}
+    out |= {f"scan {i + 1}": r[0] for i, r in enumerate(results[:-1])}
+    return out
 
 
 async def naive_once(dsn: str, site: str, lo: datetime, hi: datetime, zone: str) -> float:
@@ -164,7 +167,7 @@ async def main() -> None:
         if a.skip_scan
         else [await dashboard_once(a.dsn, a.site, lo, hi, a.zone) for _ in range(a.runs)]
     )
-    for name in ("wall", "current", "previous", "realtime") if runs else ():
+    for name in runs[0] if runs else ():
         print(f"  dashboard {name:8}: {_ms([r[name] for r in runs])}")
     if a.naive:
         naive = [

@@ -18,13 +18,12 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from db.errors import DatabaseUnavailable, QueryTimeout
 from db.queries import stats as stats_sql
-from db.queries.dimensions import EVENT_DIMENSIONS, FilterSpec
-from db.queries.stats import DimensionSpec, InvalidPattern, ScanPlan, ScanRow, ScanScope
+from db.queries.dimensions import EVENT_DIMENSIONS
+from db.queries.stats import DimensionSpec, InvalidPattern, ScanPlan, ScanRow
 from resolvers import counters
 from resolvers.definitions import (
     LATE_DATA_HORIZON_SECONDS,
@@ -34,6 +33,7 @@ from resolvers.definitions import (
 from resolvers.errors import ServiceUnavailable, UserError
 from resolvers.ranges import Buckets, Range
 from resolvers.runtime import Runtime
+from resolvers.stats_plans import EVENTS, MAIN, Shape, plan_batch
 from resolvers.stats_types import (
     Breakdown,
     BreakdownRow,
@@ -106,17 +106,7 @@ def _breakdown(rows: list[ScanRow], key: StatsKey, total_visitors: int) -> Break
 # --------------------------------------------------------------------------- planning
 
 
-@dataclass(frozen=True)
-class _Shape:
-    """Everything a statement computes for each of its scopes."""
-
-    filters: tuple[FilterSpec, ...]
-    zone: str | None
-    intervals: tuple[str, ...]
-    dimensions: tuple[DimensionSpec, ...]
-
-
-def _shape_of(scope: Scope, keys: list[StatsKey]) -> _Shape:
+def _shape_of(scope: Scope, keys: list[StatsKey]) -> Shape:
     intervals = sorted({k.interval for k in keys if k.kind == "timeseries" and k.interval})
     windows: dict[tuple[str, str | None], tuple[int, int]] = {}
     for k in keys:
@@ -128,14 +118,18 @@ def _shape_of(scope: Scope, keys: list[StatsKey]) -> _Shape:
     dims = tuple(DimensionSpec(d, p, lo, hi) for (d, p), (lo, hi) in sorted(
         windows.items(), key=lambda item: (item[0][0], item[0][1] or "")))  # fmt: skip
     zone = scope.range.zone if intervals else None
-    return _Shape(scope.filters, zone, tuple(intervals), dims)
+    return Shape(scope.filters, zone, tuple(intervals), dims)
 
 
-def _answer(key: StatsKey, rows: list[ScanRow], plan: ScanPlan) -> Result:
+def _answer(
+    key: StatsKey, rows: list[ScanRow], plan: ScanPlan, summary_row: ScanRow | None
+) -> Result:
+    """``key``'s answer from its statement's ``rows`` for its scope; ``summary_row`` is
+    the scope's summary (code 0 of the statement that computed it)."""
     by_code: dict[int, list[ScanRow]] = defaultdict(list)
     for row in rows:
         by_code[row.code].append(row)
-    summary = _summary(by_code[0][0] if by_code[0] else None)
+    summary = _summary(summary_row)
     if key.kind == "summary":
         return summary
     if key.kind == "timeseries":
@@ -159,39 +153,35 @@ async def _compute(rt: Runtime, keys: list[StatsKey]) -> dict[StatsKey, Result |
     by_scope: dict[Scope, list[StatsKey]] = defaultdict(list)
     for key in keys:
         by_scope[key.scope].append(key)
-    groups: dict[_Shape, list[Scope]] = defaultdict(list)
+    groups: dict[Shape, list[Scope]] = defaultdict(list)
     for scope, scope_keys in by_scope.items():
         groups[_shape_of(scope, scope_keys)].append(scope)
     # the session rollup is exact for ranges that retention has not cut into
     rollup_since = (
         datetime.now(UTC) - timedelta(days=rt.retention_days) if rt.session_rollup else None
     )
-    plans = [
-        ScanPlan(
-            scopes=tuple(ScanScope(s.website_id, s.range.start, s.range.end) for s in scopes),
-            filters=shape.filters,
-            zone=shape.zone,
-            intervals=shape.intervals,
-            dimensions=shape.dimensions,
-            rollup_since=rollup_since,
-        )  # fmt: skip
-        for shape, scopes in groups.items()
-    ]
+    batch = plan_batch(groups, rollup_since)
     results = await asyncio.gather(
-        *(stats_sql.scan(rt.pools.read, plan) for plan in plans), return_exceptions=True
+        *(stats_sql.scan(rt.pools.read, plan) for plan in batch.plans), return_exceptions=True
     )
-    out: dict[StatsKey, Result | Exception] = {}
-    for (_, scopes), plan, result in zip(groups.items(), plans, results, strict=True):
+    rows: list[dict[int, list[ScanRow]]] = []
+    for result in results:
         per_scope: dict[int, list[ScanRow]] = defaultdict(list)
-        if not isinstance(result, BaseException):
-            for row in result:
-                per_scope[row.scope].append(row)
-        for i, scope in enumerate(scopes):
-            for key in by_scope[scope]:
-                if isinstance(result, BaseException):
-                    out[key] = _error(result)
-                else:
-                    out[key] = _answer(key, per_scope[i], plan)
+        for row in result if not isinstance(result, BaseException) else ():
+            per_scope[row.scope].append(row)
+        rows.append(per_scope)
+    out: dict[StatsKey, Result | Exception] = {}
+    for key in keys:
+        part = EVENTS if key.kind == "breakdown" and key.dimension in EVENT_DIMENSIONS else MAIN
+        plan_i, pos = batch.route[(key.scope, part)]
+        main_i, main_pos = batch.route[(key.scope, MAIN)]
+        failed = next((r for r in (results[plan_i], results[main_i])
+                       if isinstance(r, BaseException)), None)  # fmt: skip
+        if failed is not None:
+            out[key] = _error(failed)
+            continue
+        summary_row = next((r for r in rows[main_i][main_pos] if r.code == 0), None)
+        out[key] = _answer(key, rows[plan_i][pos], batch.plans[plan_i], summary_row)
     return out
 
 

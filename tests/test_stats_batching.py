@@ -2,10 +2,12 @@
 
 Bound (the design's "fields sharing a scope share a scan"): a full dashboard of one
 website — ``summary(compare: true)``, ``timeseries(DAY)``, 8 breakdowns and
-``realtime`` — issues at most **3** statements on the read pool: one scan for the
-current range (summary + time series + all breakdowns), one for the previous period's
-summary, and one for realtime. ``websites { stats { summary } }`` over N websites
-issues one stats statement (plus the websites list itself), not N.
+``realtime`` — issues at most **3** statements on the read pool, whatever the number of
+breakdowns: the current range's summary, series and session breakdowns; its event
+breakdowns (PAGE, EVENT) together with the previous period's summary, which run at the
+same time on a second connection (resolvers/stats_plans.py); and realtime.
+``websites { stats { summary } }`` over N websites issues one stats statement (plus the
+websites list itself), not N.
 """
 
 from __future__ import annotations
@@ -93,3 +95,36 @@ async def test_stats_statements_carry_the_request_id(
     scans = [q for q in reads.ours if "WITH q AS" in q]  # current + previous period scans
     assert len(scans) == 2, [q[:60] for q in reads.ours]
     assert all(q.startswith("/* request_id=trace-42 */") for q in scans)
+
+
+def test_plan_batch_pairs_the_event_part_with_the_previous_period() -> None:
+    """Pure planning: which statements a batch becomes, and where each part is answered."""
+    from db.queries.dimensions import FilterSpec
+    from db.queries.stats import DimensionSpec
+    from resolvers.ranges import Range
+    from resolvers.stats_plans import EVENTS, MAIN, Shape, plan_batch
+    from resolvers.stats_types import Scope
+
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    cur = Scope("a", Range(now - timedelta(days=7), now, "UTC"), ())
+    prev = Scope("a", Range(now - timedelta(days=14), now - timedelta(days=7), "UTC"), ())
+    page, country = DimensionSpec("PAGE", None, 0, 10), DimensionSpec("COUNTRY", None, 0, 10)
+    full = Shape((), "UTC", ("DAY",), (country, page))
+    summary = Shape((), None, (), ())
+    batch = plan_batch({full: [cur], summary: [prev]}, None)
+    assert len(batch.plans) == 2
+    main, other = batch.plans
+    assert (main.dimensions, main.intervals) == ((country,), ("DAY",))
+    assert other.dimensions == (page,) and other.intervals == ()
+    assert [(s.lo, s.main, s.events) for s in other.scopes] == [
+        (prev.range.start, True, False), (cur.range.start, False, True)]  # fmt: skip
+    assert batch.route[(cur, MAIN)] == (0, 0) and batch.route[(cur, EVENTS)] == (1, 1)
+    assert batch.route[(prev, MAIN)] == (1, 0)
+
+    # no previous period: the event part gets its own statement; other filters don't pair
+    filtered = Shape((FilterSpec("COUNTRY", "IS", ("DE",)),), None, (), ())
+    batch = plan_batch({full: [cur], filtered: [prev]}, None)
+    assert len(batch.plans) == 3 and batch.route[(cur, EVENTS)] == (2, 0)
+    # event dimensions alone, or summaries alone, stay one statement
+    assert len(plan_batch({Shape((), None, (), (page,)): [cur]}, None).plans) == 1
+    assert len(plan_batch({summary: [cur, prev]}, None).plans) == 1

@@ -51,11 +51,16 @@ class InvalidPattern(DatabaseError):
 
 @dataclass(frozen=True)
 class ScanScope:
-    """A website and a half-open UTC range."""
+    """A website and a half-open UTC range. A plan computes, for each scope, the summary,
+    series and session dimensions (``main``) and the event dimensions (``events``);
+    either can be switched off per scope, so that one statement can carry two parts of
+    different requests (see ``resolvers.stats``)."""
 
     website_id: str
     lo: datetime
     hi: datetime
+    main: bool = True
+    events: bool = True
 
 
 @dataclass(frozen=True)
@@ -149,7 +154,7 @@ def build_scan(plan: ScanPlan) -> tuple[str, list[Any]]:
     p = Params()
     scopes = ", ".join(
         f"({p.add(s.website_id, '::text')}, {p.add(s.lo, '::timestamptz')},"
-        f" {p.add(s.hi, '::timestamptz')}, {i})"
+        f" {p.add(s.hi, '::timestamptz')}, {i}, {s.main}, {s.events})"
         for i, s in enumerate(plan.scopes, start=1)
     )
     zone = p.add(plan.zone, "::text") if plan.intervals else ""
@@ -163,7 +168,7 @@ def build_scan(plan: ScanPlan) -> tuple[str, list[Any]]:
     ev_keep = " AND ".join(["TRUE", *(event_filter_sql(f, p) for f in session_filters)])
     events_side = events_side_sql(plan.filters, p, parts, rollup=plan.uses_rollup)
     # the rollup's ``rs`` holds the sessions started in each scope too (see rollup_las)
-    sa_source = "rs WHERE keep AND started_at >= lo" if plan.uses_rollup else "ss WHERE keep"
+    sa_source = "rs WHERE keep AND started_at >= lo" if plan.uses_rollup else "ss WHERE keep AND want_main"
     ss_group, ss_code = _grouped([(c, n) for c, n, _ in ss_cols])
     n_intervals = len(plan.intervals)
     ss_buckets = [n for c, n, _ in ss_cols if c <= n_intervals]
@@ -176,9 +181,9 @@ def build_scan(plan: ScanPlan) -> tuple[str, list[Any]]:
     hi_rank = p.add(limits, "::int[]")
     sql = f"""
 WITH q AS NOT MATERIALIZED (
-    SELECT * FROM (VALUES {scopes}) AS q(website_id, lo, hi, scope)
+    SELECT * FROM (VALUES {scopes}) AS q(website_id, lo, hi, scope, want_main, want_events)
 ), ss AS NOT MATERIALIZED (
-    SELECT q.scope, s.session_id, ({ss_keep}) AS keep, ({ev_keep}) AS ev_keep,
+    SELECT q.scope, q.want_main, s.session_id, ({ss_keep}) AS keep, ({ev_keep}) AS ev_keep,
         s.pageviews = 1 AND s.events = 0 AS bounce,
         extract(epoch FROM s.last_seen - s.started_at) AS duration,
         s.pageviews AS spv{ss_select}

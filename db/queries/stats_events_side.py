@@ -69,7 +69,7 @@ def events_side(
     a_cols = ", ".join([*a_base, *buckets])
     sql = f"""
 ev AS NOT MATERIALIZED (
-    SELECT q.scope, e.website_id, e.session_id, e.visitor_id,
+    SELECT q.scope, q.want_main, q.want_events, e.website_id, e.session_id, e.visitor_id,
         e.event_type = 'pageview' AS pv{ev_select}
     FROM q JOIN events e ON e.website_id = q.website_id AND e.ts >= q.lo AND e.ts < q.hi
     WHERE {" AND ".join(ev_where)}
@@ -79,7 +79,7 @@ ev AS NOT MATERIALIZED (
     else:
         sql += f"""
 la AS (
-    SELECT {a_cols}, {sums} FROM ev GROUP BY {a_cols}
+    SELECT {a_cols}, {sums} FROM ev WHERE want_main GROUP BY {a_cols}
 ),"""
     if dims:
         sets = ", ".join(f"({', '.join([*d_base, d])})" for d in dims)
@@ -88,7 +88,7 @@ la AS (
         sql += f"""
 ld AS (
     SELECT {", ".join(d_base)}, CASE {whens} END AS code, {key} AS key, {sums}
-    FROM ev GROUP BY GROUPING SETS ({sets})
+    FROM ev WHERE want_events GROUP BY GROUPING SETS ({sets})
 ),"""
     # (built only where used: a parameter that the statement never mentions has no type)
     joined_needed = (with_session and not rollup) or (bool(dims) and bool(session_filters))
@@ -206,12 +206,12 @@ def rollup_las(p: Params, parts: Parts, session_filters: list[FilterSpec]) -> st
     return f"""
 rs0 AS NOT MATERIALIZED (
     SELECT q.scope, q.lo, q.hi, s.*
-    FROM q JOIN sessions s ON s.website_id = q.website_id
+    FROM q JOIN sessions s ON q.want_main AND s.website_id = q.website_id
         AND s.started_at >= q.lo - {LONG_SESSION} AND s.started_at < q.hi
     WHERE s.started_at >= q.lo OR s.last_seen >= q.lo
     UNION ALL
     SELECT q.scope, q.lo, q.hi, s.*
-    FROM q JOIN sessions s ON s.website_id = q.website_id AND s.last_seen >= q.lo
+    FROM q JOIN sessions s ON q.want_main AND s.website_id = q.website_id AND s.last_seen >= q.lo
         AND s.last_seen - s.started_at > {LONG_SESSION} AND s.started_at < q.lo - {LONG_SESSION}
 ), rs AS (
     SELECT s.scope, s.lo, s.hi, s.website_id, s.session_id, s.visitor_id, s.pageviews,
