@@ -168,7 +168,9 @@ def build_scan(plan: ScanPlan) -> tuple[str, list[Any]]:
     ev_keep = " AND ".join(["TRUE", *(event_filter_sql(f, p) for f in session_filters)])
     events_side = events_side_sql(plan.filters, p, parts, rollup=plan.uses_rollup)
     # the rollup's ``rs`` holds the sessions started in each scope too (see rollup_las)
-    sa_source = "rs WHERE keep AND started_at >= lo" if plan.uses_rollup else "ss WHERE keep AND want_main"
+    sa_source = (
+        "rs WHERE keep AND started_at >= lo" if plan.uses_rollup else "ss WHERE keep AND want_main"
+    )
     ss_group, ss_code = _grouped([(c, n) for c, n, _ in ss_cols])
     n_intervals = len(plan.intervals)
     ss_buckets = [n for c, n, _ in ss_cols if c <= n_intervals]

@@ -27,6 +27,11 @@ class Parts:
     session_end_buckets: list[tuple[int, str]]  # (code, expression over s.last_seen)
 
 
+#: Distinct visitors, compared bytewise (the same equality as the database collation's,
+#: cheaper to sort)
+DISTINCT_VISITORS = 'count(DISTINCT visitor_id COLLATE "C")'
+
+
 def _cols(prefix: str, names: list[str]) -> str:
     return "".join(f", {prefix}{n}" for n in names)
 
@@ -108,7 +113,7 @@ ld AS (
         sql += _joined("lds", "ld", ["visitor_id", "code", "key"], [], keep, "")
         ea.append(
             "SELECT scope, code, key, NULL::timestamptz AS bucket,"
-            " count(DISTINCT visitor_id COLLATE \"C\") AS visitors, sum(pv) AS pageviews, sum(ce) AS events"
+            f" {DISTINCT_VISITORS} AS visitors, sum(pv) AS pageviews, sum(ce) AS events"
             " FROM lds WHERE key IS NOT NULL GROUP BY scope, code, key"
         )
     elif dims:
@@ -161,7 +166,7 @@ def _distinct_sets(source: str, buckets: list[str], keys: list[str]) -> str:
     bucket = f"COALESCE({', '.join(buckets)})" if buckets else "NULL::timestamptz"
     return (
         f"SELECT scope, {code} AS code, {key} AS key, {bucket} AS bucket,"
-        f" count(DISTINCT visitor_id COLLATE \"C\") AS visitors, sum(pv) AS pageviews, sum(ce) AS events"
+        f" {DISTINCT_VISITORS} AS visitors, sum(pv) AS pageviews, sum(ce) AS events"
         f" FROM {source} GROUP BY GROUPING SETS ({', '.join(sets)})"
     )
 
@@ -200,9 +205,13 @@ def rollup_las(p: Params, parts: Parts, session_filters: list[FilterSpec]) -> st
     sdims = [f"sd{c}" for c, _ in parts.session_dims]
     b_whole = "".join(f", {expr} AS b{c}" for c, expr in parts.session_buckets)
     b_event = "".join(f", {expr} AS b{c}" for c, expr in parts.event_buckets)
-    sd_values = "".join(f", {session_value_sql(dim, 's')} AS sd{c}" for c, dim in parts.session_dims)
+    sd_values = "".join(
+        f", {session_value_sql(dim, 's')} AS sd{c}" for c, dim in parts.session_dims
+    )
     n_b = len(b_names)
-    group = ", ".join(str(i) for i in [1, 2, *range(3, 3 + n_b), *range(5 + n_b, 5 + n_b + len(sdims))])
+    # positions in the SELECT list: scope, visitor_id, buckets, (pv, ce), dimensions
+    positions = [1, 2, *range(3, 3 + n_b), *range(5 + n_b, 5 + n_b + len(sdims))]
+    group = ", ".join(str(i) for i in positions)
     return f"""
 rs0 AS NOT MATERIALIZED (
     SELECT q.scope, q.lo, q.hi, s.*
@@ -217,7 +226,8 @@ rs0 AS NOT MATERIALIZED (
     SELECT s.scope, s.lo, s.hi, s.website_id, s.session_id, s.visitor_id, s.pageviews,
         s.events, s.started_at, ({keep}) AS keep, ({" AND ".join(whole)}) AS whole,
         s.pageviews = 1 AND s.events = 0 AS bounce,
-        extract(epoch FROM s.last_seen - s.started_at) AS duration, s.pageviews AS spv{b_whole}{sd_values}
+        extract(epoch FROM s.last_seen - s.started_at) AS duration,
+        s.pageviews AS spv{b_whole}{sd_values}
     FROM rs0 s
 ), las AS (
     SELECT scope, visitor_id{_cols("", b_names)}, pageviews AS pv, events AS ce{_cols("", sdims)}
