@@ -6,37 +6,14 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from datetime import UTC, datetime
 
 import asyncpg
-import httpx
 import pytest
 
+from tests.faults.queue_support import load
 from tests.faults.server import ServerProcess
 
 pytestmark = pytest.mark.slow
-
-
-async def _load(url: str, site: str, acked: set[str], stop: asyncio.Event) -> None:
-    async with httpx.AsyncClient(base_url=url, timeout=5) as client:
-        n = 0
-        while not stop.is_set():
-            n += 1
-            ids = [str(uuid.uuid4()) for _ in range(10)]
-            events = [
-                {"id": i, "visitor_id": f"v{n % 7}", "session_id": f"s{n % 13}", "page": f"/p{n % 5}",
-                 "timestamp": datetime.now(UTC).isoformat()}
-                for i in ids
-            ]  # fmt: skip
-            try:
-                r = await client.post(
-                    "/api/v1/analytics/event/batch", json={"siteId": site, "events": events}
-                )
-            except httpx.HTTPError:
-                await asyncio.sleep(0.01)
-                continue
-            if 200 <= r.status_code < 300:
-                acked.update(ids)
 
 
 async def _started(
@@ -61,7 +38,7 @@ async def test_sigkill_loses_no_acknowledged_event(database_url: str) -> None:
             if round_:
                 server.start()
             stop = asyncio.Event()
-            workers = [asyncio.create_task(_load(server.url, site, acked, stop)) for _ in range(8)]
+            workers = [asyncio.create_task(load(server.url, site, acked, stop)) for _ in range(8)]
             await asyncio.sleep(rng.uniform(0.3, 1.2))
             server.kill()  # SIGKILL mid-load: no chance to drain
             stop.set()
@@ -86,7 +63,7 @@ async def test_sigterm_drains_under_load(database_url: str) -> None:
     server, conn, site = await _started(database_url, "drain", "20ms")
     acked: set[str] = set()
     stop = asyncio.Event()
-    workers = [asyncio.create_task(_load(server.url, site, acked, stop)) for _ in range(8)]
+    workers = [asyncio.create_task(load(server.url, site, acked, stop)) for _ in range(8)]
     await asyncio.sleep(1.0)
     code = await asyncio.to_thread(server.terminate)
     stop.set()
