@@ -22,7 +22,7 @@ from graph.context import Context
 from graph.cost import charge_cached
 from graph.graphiql import graphiql_page
 from graph.http import BodyTooLarge, read_body
-from graph.response_cache import ResponseCache, is_query
+from graph.response_cache import ResponseCache, executed_query
 from graph.settings import Settings
 from resolvers.access import Principal
 
@@ -107,22 +107,15 @@ class FootfallGraphQL(GraphQL[Context, None]):
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                if not _is_query_body(body):
+                if not executed_query(request):
                     cache.bump()  # a mutation (or a failure): its changes are done now
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
             await send(message)
 
         await super().__call__(scope, receive, capture)
-        if key is not None:
-            cache.put(key, body, status, b"".join(chunks))
-
-
-def _is_query_body(body: bytes) -> bool:
-    try:
-        return is_query(orjson.loads(body))
-    except orjson.JSONDecodeError:
-        return False
+        if key is not None and executed_query(request):
+            cache.put(key, status, b"".join(chunks))
 
 
 def _replay(body: bytes, receive: Any) -> Any:

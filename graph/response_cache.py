@@ -25,12 +25,14 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import orjson
-from graphql import DocumentNode, GraphQLError, OperationType, get_operation_ast, parse
+from starlette.requests import Request
+from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
 
 from resolvers import counters
 from resolvers.access import Principal
@@ -49,22 +51,23 @@ class Entry:
     cost: int  # its extensions.cost (0 when absent)
 
 
-@lru_cache(maxsize=256)
-def _document(query: str) -> DocumentNode | None:
-    try:
-        return parse(query)
-    except GraphQLError:
-        return None
+class MarkOperation(SchemaExtension):
+    """Records on the HTTP request whether the executed operation is a ``query``
+    (``request.state.graphql_query``), so that the cache tells queries from everything
+    else without decoding and parsing the request a second time. Unset (a request that
+    failed before execution) counts as not a query."""
+
+    def on_execute(self) -> Iterator[None]:
+        ec = self.execution_context
+        request = getattr(ec.context, "request", None)
+        if isinstance(request, Request):
+            request.state.graphql_query = ec.operation_type == OperationType.QUERY
+        yield
 
 
-def is_query(request: Any) -> bool:
-    """``request`` (a decoded GraphQL request body) names a ``query`` operation."""
-    if not isinstance(request, dict) or not isinstance(request.get("query"), str):
-        return False
-    doc = _document(request["query"])
-    name = request.get("operationName")
-    op = get_operation_ast(doc, name if isinstance(name, str) else None) if doc else None
-    return op is not None and op.operation == OperationType.QUERY
+def executed_query(request: Request) -> bool:
+    """The request ran a ``query`` operation (see ``MarkOperation``)."""
+    return bool(getattr(request.state, "graphql_query", False))
 
 
 def caller_key(principal: Principal) -> str | None:
@@ -118,16 +121,16 @@ class ResponseCache:
         counters.RESPONSE_CACHE_HITS.inc()
         return entry
 
-    def put(self, key: str, request_body: bytes, status: int, response: bytes) -> None:
-        """Store ``response`` under ``key`` when it is a successful query answer and the
-        generation has not moved since ``key`` was made."""
+    def put(self, key: str, status: int, response: bytes) -> None:
+        """Store ``response`` (the answer to a query) under ``key`` when it succeeded and
+        the generation has not moved since ``key`` was made."""
         if status != 200 or len(response) > MAX_BODY or not key.startswith(f"{self.generation}:"):
             return
         try:
-            request, answer = orjson.loads(request_body), orjson.loads(response)
+            answer = orjson.loads(response)
         except orjson.JSONDecodeError:
             return
-        if not isinstance(answer, dict) or answer.get("errors") or not is_query(request):
+        if not isinstance(answer, dict) or answer.get("errors"):
             return
         cost = (answer.get("extensions") or {}).get("cost", 0)
         entry = Entry(time.monotonic() + self.ttl, response, cost if isinstance(cost, int) else 0)

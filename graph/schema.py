@@ -22,6 +22,7 @@ from strawberry.types.base import get_object_definition
 from graph.cost import CostLimiter
 from graph.masking import FootfallSchema, mask_errors
 from graph.observe import OperationTimer
+from graph.response_cache import MarkOperation
 from graph.types.funnel import FunnelMutations, FunnelQuery
 from graph.types.privacy import PrivacyMutations
 from graph.types.security import SecurityMutations, SecurityQuery
@@ -83,5 +84,6 @@ schema = FootfallSchema(
         CostLimiter,  # cost estimate, per-operation maximum, per-caller budget
         mask_errors,  # only our own errors reach clients (graph/masking.py)
         OperationTimer,  # footfall_graphql_operation_seconds by operation name
+        MarkOperation,  # tells the response cache a query from a mutation
     ],
 )
