@@ -95,21 +95,18 @@ ld AS (
     SELECT {", ".join(d_base)}, CASE {whens} END AS code, {key} AS key, {sums}
     FROM ev WHERE want_events GROUP BY GROUPING SETS ({sets})
 ),"""
-    # (built only where used: a parameter that the statement never mentions has no type)
-    joined_needed = (with_session and not rollup) or (bool(dims) and bool(session_filters))
-    keep = ""
-    if joined_needed:
-        keep = " AND ".join(["TRUE", *(event_filter_sql(f, p, s="o") for f in session_filters)])
-    ea = []
+    keep = None  # session filters over ``o``, built where used (an unused parameter has no type)
+    a_source = "la"
     if rollup:
-        ea.append(_distinct_sets("las", buckets, sdims))
+        a_source = "las"
     elif with_session:
+        keep = _keep_over_o(session_filters, p)
         old = "".join(f", {session_value_sql(dim, 'o')}" for _, dim in parts.session_dims)
         sql += _joined("las", "la", ["visitor_id", *buckets], sdims, keep, old)
-        ea.append(_distinct_sets("las", buckets, sdims))
-    else:
-        ea.append(_distinct_sets("la", buckets, sdims))
+        a_source = "las"
+    ea = [_distinct_sets(a_source, buckets, sdims)]
     if dims and session_filters:
+        keep = keep or _keep_over_o(session_filters, p)
         sql += _joined("lds", "ld", ["visitor_id", "code", "key"], [], keep, "")
         ea.append(
             "SELECT scope, code, key, NULL::timestamptz AS bucket,"
@@ -128,6 +125,10 @@ ea AS (
     {union}
 ),"""
     return sql
+
+
+def _keep_over_o(session_filters: list[FilterSpec], p: Params) -> str:
+    return " AND ".join(["TRUE", *(event_filter_sql(f, p, s="o") for f in session_filters)])
 
 
 def _joined(name: str, source: str, cols: list[str], sdims: list[str], keep: str, old: str) -> str:
