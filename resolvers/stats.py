@@ -33,7 +33,7 @@ from resolvers.definitions import (
 from resolvers.errors import ServiceUnavailable, UserError
 from resolvers.ranges import Buckets, Range
 from resolvers.runtime import Runtime
-from resolvers.stats_plans import EVENTS, MAIN, Shape, plan_batch
+from resolvers.stats_plans import MAIN, Shape, part_of, plan_batch
 from resolvers.stats_types import (
     Breakdown,
     BreakdownRow,
@@ -172,8 +172,7 @@ async def _compute(rt: Runtime, keys: list[StatsKey]) -> dict[StatsKey, Result |
         rows.append(per_scope)
     out: dict[StatsKey, Result | Exception] = {}
     for key in keys:
-        part = EVENTS if key.kind == "breakdown" and key.dimension in EVENT_DIMENSIONS else MAIN
-        plan_i, pos = batch.route[(key.scope, part)]
+        plan_i, pos = batch.route[(key.scope, part_of(key.kind, key.dimension))]
         main_i, main_pos = batch.route[(key.scope, MAIN)]
         failed = next((r for r in (results[plan_i], results[main_i])
                        if isinstance(r, BaseException)), None)  # fmt: skip

@@ -52,6 +52,11 @@ class Batch:
             self.route[(scope, part)] = (index, position)
 
 
+def part_of(kind: str, dimension: str | None) -> str:
+    """The part that answers a key: ``EVENTS`` for a breakdown by an event dimension."""
+    return EVENTS if kind == "breakdown" and dimension in EVENT_DIMENSIONS else MAIN
+
+
 def _scan_scope(scope: Scope, *, main: bool = True, events: bool = True) -> ScanScope:
     return ScanScope(scope.website_id, scope.range.start, scope.range.end, main, events)
 
