@@ -31,8 +31,7 @@ from graph.types.funnel_inputs import (
     UpdateFunnelInput,
 )
 from graph.types.funnel_report import FunnelReport, report_of
-from graph.types.ranges import RangeInput, graphql_errors, to_range
-from resolvers import definitions
+from graph.types.ranges import RangeArg, RangeInput, TimeZoneArg, graphql_errors, to_range
 from resolvers import funnel_report as report_ops
 from resolvers import funnels as ops
 from resolvers.errors import UserError as UserErrorExc
@@ -92,10 +91,8 @@ class Funnel:
     async def report(
         self,
         info: Info[Context, None],
-        range: Annotated[RangeInput, strawberry.argument(description=definitions.RANGE)],
-        timezone: Annotated[
-            str | None, strawberry.argument(description=definitions.TIME_ZONE)
-        ] = None,
+        range: RangeArg,
+        timezone: TimeZoneArg = None,
         compare: Annotated[
             bool, strawberry.argument(description="Also compute `previous`.")
         ] = False,
@@ -200,10 +197,8 @@ class FunnelQuery:
         ids: Annotated[
             list[strawberry.ID], strawberry.argument(description="Funnel ids, at most 20.")
         ],
-        range: Annotated[RangeInput, strawberry.argument(description=definitions.RANGE)],
-        timezone: Annotated[
-            str | None, strawberry.argument(description=definitions.TIME_ZONE)
-        ] = None,
+        range: RangeArg,
+        timezone: TimeZoneArg = None,
         compare: Annotated[
             bool, strawberry.argument(description="Also compute each report's `previous`.")
         ] = False,

@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import Iterator
 from datetime import datetime
 from enum import Enum
+from typing import Annotated
 
 import strawberry
 from graphql import GraphQLError
@@ -91,6 +92,13 @@ class FilterInput:
     )
     operator: FilterOperator = strawberry.field(description="The comparison.")
     values: list[str] = strawberry.field(description=d.FILTER_VALUES)
+
+
+# The arguments every ranged field takes, declared once (name them ``range``,
+# ``timezone`` and ``filters``; the last two default to None).
+RangeArg = Annotated[RangeInput, strawberry.argument(description=d.RANGE)]
+TimeZoneArg = Annotated[str | None, strawberry.argument(description=d.TIME_ZONE)]
+FiltersArg = Annotated[list[FilterInput] | None, strawberry.argument(description=d.FILTERS)]
 
 
 def to_range(

@@ -14,7 +14,7 @@ from graph.types import events as event_types
 from graph.types import funnel as funnel_types
 from graph.types import stats as stats_types
 from graph.types.common import DeletePayload, UserError, attempt, deleted
-from graph.types.ranges import FilterInput, RangeInput
+from graph.types.ranges import FiltersArg, RangeArg, RangeInput, TimeZoneArg
 from resolvers import definitions
 from resolvers import websites as ops
 
@@ -35,13 +35,9 @@ class Website:
     async def stats(
         self,
         info: Info[Context, None],
-        range: Annotated[RangeInput, strawberry.argument(description=definitions.RANGE)],
-        timezone: Annotated[
-            str | None, strawberry.argument(description=definitions.TIME_ZONE)
-        ] = None,
-        filters: Annotated[
-            list[FilterInput] | None, strawberry.argument(description=definitions.FILTERS)
-        ] = None,
+        range: RangeArg,
+        timezone: TimeZoneArg = None,
+        filters: FiltersArg = None,
     ) -> stats_types.Stats:
         return await stats_types.resolve_stats(self, info, range, timezone, filters)
 
@@ -60,9 +56,7 @@ class Website:
         range: Annotated[
             RangeInput | None, strawberry.argument(description="Only events in [from, to).")
         ] = None,
-        filters: Annotated[
-            list[FilterInput] | None, strawberry.argument(description=definitions.FILTERS)
-        ] = None,
+        filters: FiltersArg = None,
     ) -> event_types.EventConnection:
         return await event_types.resolve_events(self, info, first, after, range, filters)
 
