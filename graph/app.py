@@ -49,6 +49,7 @@ from graph.settings import Settings
 from resolvers import counters
 from resolvers.enrich import GeoLocator, parse_user_agent
 from resolvers.errors import Refused
+from resolvers.funnel_rollup import funnel_rollup_loop
 from resolvers.runtime import Runtime
 
 log = logging.getLogger("footfall")
@@ -121,7 +122,8 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     geo = GeoLocator(settings.geoip_db)
     await asyncio.to_thread(parse_user_agent, "Mozilla/5.0 (warm-up)")  # load the UA rules now
     rt = Runtime(pools, writer, geo, settings.trusted_proxies, settings.retention_days, use_ts,
-                 settings.stats_session_rollup)  # fmt: skip
+                 settings.stats_session_rollup,
+                 funnel_rollup=settings.funnel_rollup and not use_ts)  # fmt: skip
     app.state.runtime = rt
     app.state.draining = False
     for hook in app.state.startup_hooks:
@@ -129,6 +131,8 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     if settings.background_jobs:
         tasks.append(asyncio.create_task(maintenance_loop(
             rt, settings.aggregation_time, settings.aggregation_interval)))  # fmt: skip
+        if rt.funnel_rollup:
+            tasks.append(asyncio.create_task(funnel_rollup_loop(rt)))
     try:
         yield
     finally:

@@ -141,6 +141,9 @@ class Settings:
     #: Exact session rollup for the stats scan's events side (``STATS_SESSION_ROLLUP``,
     #: on/off); off = every event in range is read (the raw path, for comparison).
     stats_session_rollup: bool = True
+    #: Funnel attempt rollup (``FUNNEL_ROLLUP``, on/off): settled attempts are stored and
+    #: reports read them (plain PostgreSQL only); off = reports read events only.
+    funnel_rollup: bool = True
     max_db_connections: int = 20
     redis_url: str | None = None
     global_api_key: Secret = field(default_factory=lambda: Secret(""))
@@ -221,6 +224,7 @@ class Settings:
             worker_count=_int(e, "WORKER_COUNT", 1, 1, 64),
             retention_days=_int(e, "RETENTION_DAYS", 730, 1, 36_500),
             stats_session_rollup=_choice(e, "STATS_SESSION_ROLLUP", "on", ("on", "off")) == "on",
+            funnel_rollup=_choice(e, "FUNNEL_ROLLUP", "on", ("on", "off")) == "on",
             max_db_connections=_int(e, "MAX_DB_CONNECTIONS", 20, 2, 1000),
             redis_url=redis_url,
             global_api_key=Secret((e.get("GLOBAL_API_KEY") or "").strip()),

@@ -113,7 +113,9 @@ async def report(
     rt: Runtime, row: FunnelRow, start: datetime, end: datetime, tz: str
 ) -> ReportResult:
     """The funnel over ``[start, end)`` (one SQL statement)."""
-    counts = await report_sql.counts(rt.pools.read, spec_of(row), start, end)
+    counts = await report_sql.counts(
+        rt.pools.read, spec_of(row), start, end, rt.funnel_rollup
+    )
     reached = counts.reached
     steps = [
         StepResult(
@@ -153,7 +155,9 @@ async def daily(
 ) -> list[DayResult]:
     """Entered/converted subjects by local date of their best attempt's step 1."""
     found = {
-        d: (e, c) for d, e, c in await report_sql.daily(rt.pools.read, spec_of(row), start, end, tz)
+        d: (e, c) for d, e, c in await report_sql.daily(
+            rt.pools.read, spec_of(row), start, end, tz, rt.funnel_rollup
+        )
     }
     out = []
     for day in local_days(start, end, tz):
@@ -180,6 +184,7 @@ async def breakdown(
     if offset < 0:
         raise UserError("offset: must not be negative", ["offset"], "OUT_OF_RANGE")
     rows, total = await report_sql.breakdown(
-        rt.pools.read, spec_of(row), start, end, session_value_sql(dimension, "s"), limit, offset
+        rt.pools.read, spec_of(row), start, end, session_value_sql(dimension, "s"), limit, offset,
+        rt.funnel_rollup,
     )
     return [BreakdownResult(v, e, c, _pct(c, e)) for v, e, c in rows], total

@@ -56,6 +56,7 @@ class Runtime:
     retention_days: int = 730
     timescale: bool = False
     session_rollup: bool = True  # settings.stats_session_rollup
+    funnel_rollup: bool = False  # settings.funnel_rollup, and not on TimescaleDB
     cache: Any = None  # resolvers.cache.StatsCache, set by the app
     pubsub: Any = None  # resolvers.realtime.PubSub, set by the app
     websites: WebsiteCache = field(init=False)

@@ -85,13 +85,18 @@ async def _fetch(pool: asyncpg.Pool, sql: str, args: list[Any]) -> list[asyncpg.
     return rows
 
 
+def _attempts(q: AttemptsSql, rollup: bool) -> str:
+    """The attempts CTEs, reading sealed attempts from the rollup when ``rollup``."""
+    return q.attempts_with_rollup() if rollup else q.attempts()
+
+
 async def counts(
-    pool: asyncpg.Pool, spec: FunnelSpec, start: datetime, end: datetime
+    pool: asyncpg.Pool, spec: FunnelSpec, start: datetime, end: datetime, rollup: bool = False
 ) -> ReportCounts:
     """Per-step reached counts and time-to-convert stats over ``[start, end)``."""
     q = AttemptsSql(spec)
     n = len(spec.steps)
-    head = q.attempts()
+    head = _attempts(q, rollup)
     edges = histogram_edges(spec.window.total_seconds())
     reached = ", ".join(
         ["count(*)"] + [f"count(*) FILTER (WHERE depth >= {k})" for k in range(2, n + 1)]
@@ -109,11 +114,11 @@ FROM per"""
     return ReportCounts(list(row["reached"]), row["mean"], row["median"], hist)
 
 
-def _best(q: AttemptsSql) -> str:
+def _best(q: AttemptsSql, rollup: bool) -> str:
     """CTEs ending in ``best``: each subject's deepest attempt (ties: earliest step 1, then
     the smallest session id among that instant's step-1 events)."""
     return (
-        q.attempts()
+        _attempts(q, rollup)
         + """,
 best AS (SELECT DISTINCT ON (subj) subj, sid, t1, depth FROM att
   ORDER BY subj, depth DESC, t1, sid)"""
@@ -126,11 +131,12 @@ async def daily(
     start: datetime,
     end: datetime,
     tz: str,
+    rollup: bool = False,
 ) -> list[tuple[Any, int, int]]:
     """(local date of the best attempt's step-1 event, entered, converted), by date."""
     q = AttemptsSql(spec)
     tz_param = q.param(tz)
-    sql = f"""{_best(q)}
+    sql = f"""{_best(q, rollup)}
 SELECT (t1 AT TIME ZONE {tz_param})::date AS day, count(*)::int AS entered,
        count(*) FILTER (WHERE depth = {len(spec.steps)})::int AS converted
 FROM best GROUP BY 1 ORDER BY 1"""
@@ -146,13 +152,14 @@ async def breakdown(
     value_sql: str,
     limit: int,
     offset: int,
+    rollup: bool = False,
 ) -> tuple[list[tuple[str, int, int]], int]:
     """Rows (value, entered, converted) of subjects by a dimension of the session of
     their best attempt's step-1 event (``value_sql`` over ``sessions s``), entered
     descending then value ascending; plus the total number of rows."""
     q = AttemptsSql(spec)
     lim, off = q.param(limit), q.param(offset)
-    sql = f"""{_best(q)},
+    sql = f"""{_best(q, rollup)},
 br AS (
   SELECT {value_sql} AS value, count(*)::int AS entered,
          count(*) FILTER (WHERE b.depth = {len(spec.steps)})::int AS converted

@@ -16,6 +16,7 @@ next page view, so the earliest dominates. ANY takes each step's earliest later 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
@@ -46,6 +47,18 @@ class FunnelSpec:
     ordering: Ordering
 
 
+#: Part of every rollup digest: bump it when the attempt rules or their SQL change, and
+#: every stored rollup is rebuilt.
+ATTEMPT_RULES_VERSION = 1
+
+
+def spec_hash(spec: FunnelSpec) -> str:
+    """Digest of everything an attempt depends on (steps, window, unit, ordering)."""
+    key = (ATTEMPT_RULES_VERSION, spec.steps, spec.window.total_seconds(), spec.count_by,
+           spec.ordering)  # fmt: skip
+    return hashlib.sha256(repr(key).encode()).hexdigest()[:32]
+
+
 def like_pattern(pattern: str) -> str:
     """A step path pattern as an anchored LIKE pattern: ``*`` → ``%``, rest literal."""
     escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -58,6 +71,8 @@ class AttemptsSql:
     def __init__(self, spec: FunnelSpec) -> None:
         self.spec = spec
         self.args: list[Any] = []
+        #: lower bound of the step-1 events read from events (the rollup raises it)
+        self.start = "$2::timestamptz"
 
     def param(self, value: Any) -> str:
         self.args.append(value)
@@ -104,7 +119,7 @@ class AttemptsSql:
         pages = [c if s.kind == "PAGE" else "false" for s, c in zip(steps, conds, strict=True)]
         others = [c if s.kind != "PAGE" else "false" for s, c in zip(steps, conds, strict=True)]
         head = f'SELECT {subj} COLLATE "C" AS subj, session_id AS sid, ts'
-        where = f"FROM events WHERE website_id = $1 AND ts >= $2::timestamptz AND ts < {until}"
+        where = f"FROM events WHERE website_id = $1 AND ts >= {self.start} AND ts < {until}"
         flags = {
             "pv": ", ".join(f"{c} AS m{i + 1}" for i, c in enumerate(pages)),
             "other": ", ".join(f"{c} AS m{i + 1}" for i, c in enumerate(others)),
@@ -128,8 +143,9 @@ class AttemptsSql:
             out.append(f"{head}, true AS pv, {none} {where} AND event_type = 'pageview'{skip}")
         return out
 
-    def attempts(self) -> str:
-        """CTEs ending in ``att(subj, sid, t1, depth, dur)``: one row per attempt."""
+    def attempts(self, name: str = "att") -> str:
+        """CTEs ending in ``{name}(subj, sid, t1, depth, dur)``: one row per attempt with
+        ``start <= t1 < $3`` (``start``: ``$2`` unless the rollup raised it)."""
         spec, n = self.spec, len(self.spec.steps)
         subj = "visitor_id" if spec.count_by == "VISITOR" else "session_id"
         strict = spec.ordering == "STRICT"
@@ -159,7 +175,7 @@ class AttemptsSql:
   FROM ev GROUP BY subj, ts ORDER BY subj, ts DESC)""")
         else:
             ctes.append("g AS (SELECT *, sid AS sid1 FROM ev ORDER BY subj, ts DESC)")
-        t1_in_range = "m1 AND ts >= $2 AND ts < $3"
+        t1_in_range = f"m1 AND ts >= {self.start} AND ts < $3"
         if spec.ordering == "ANY":
             nexts = ", ".join(
                 f"min(ts) FILTER (WHERE m{k}) OVER w AS n{k}" for k in range(2, n + 1)
@@ -200,12 +216,32 @@ class AttemptsSql:
   FROM {prev} WHERE {t1_in_range}) c)""")
         depth = " ".join(f"WHEN t{k} IS NOT NULL THEN {k}" for k in range(n, 1, -1))
         ctes.append(
-            f"""att AS (
+            f"""{name} AS (
   SELECT subj, sid, t1, CASE {depth} ELSE 1 END AS depth,
          extract(epoch FROM t{n} - t1)::float8 AS dur
   FROM ch)"""
         )
         return "WITH " + ",\n".join(ctes)
+
+    def attempts_with_rollup(self) -> str:
+        """As ``attempts()``, but attempts with ``t1`` in the funnel's sealed interval come
+        from ``funnel_attempts`` (when that interval covers ``$2``; see migration 008) and
+        only the rest, ``lb <= t1 < $3``, is computed from events. One snapshot: the
+        sealed interval and the stored attempts are read by the same statement."""
+        fid, digest = self.param(self.spec.funnel_id), self.param(spec_hash(self.spec))
+        self.start = "(SELECT lb FROM rl)"
+        live = self.attempts("att_live").removeprefix("WITH ")
+        return f"""WITH rl AS (SELECT coalesce((
+    SELECT least(sealed_until, $3::timestamptz) FROM funnel_rollups
+    WHERE funnel_id = {fid}::uuid AND spec_hash = {digest}
+      AND sealed_from <= $2::timestamptz AND sealed_until > $2::timestamptz),
+  $2::timestamptz) AS lb),
+{live},
+att AS (
+  SELECT subj, sid, t1, depth, dur FROM att_live
+  UNION ALL
+  SELECT subj, sid, t1, depth, dur FROM funnel_attempts
+  WHERE funnel_id = {fid}::uuid AND t1 >= $2::timestamptz AND t1 < (SELECT lb FROM rl))"""
 
     def _s(self, k: int) -> str:
         """Expression of s_k (times of steps k..n after the current row) from ``r{k}``."""

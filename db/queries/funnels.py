@@ -74,6 +74,13 @@ async def list_for_websites(
     return [_row(r) for r in rows]
 
 
+async def list_all(conn: Conn) -> list[FunnelRow]:
+    """Every funnel of every website, by id (the funnel rollup's sealer walks them)."""
+    async with translated():
+        rows = await conn.fetch(f"SELECT {_COLS} FROM funnels ORDER BY id")
+    return [_row(r) for r in rows]
+
+
 async def insert(conn: Conn, values: dict[str, Any]) -> FunnelRow:
     async with translated():
         r = await conn.fetchrow(

@@ -1,0 +1,169 @@
+"""Sealing funnel attempts into ``funnel_attempts`` (migrations 008 and 009).
+
+An attempt (one step-1 event of a subject, how deep it got and how long it took) depends
+only on the subject's events in ``[t1, t1 + window]``, never on a report's range. A
+funnel's rollup row says that every attempt with ``sealed_from <= t1 < sealed_until`` is
+stored, for the definition with digest ``spec_hash``; reports read those and compute the
+rest from events (``AttemptsSql.attempts_with_rollup``).
+
+One ``seal_step`` call moves ``sealed_until`` forward by one chunk (at least 7 days of
+``t1``, at least one window, and at least up to the website's next event), in two
+transactions:
+
+1. *Announce*, under the website's exclusive advisory lock (writers hold it shared while
+   their trigger checks the rollup rows): read the row, reset it when the definition
+   changed or it does not start early enough, else set ``sealing_to`` to the chunk's
+   end. Writers that checked the old ``sealing_to`` have committed by then; later ones
+   see the new one and, if their events touch the chunk, move ``epoch`` on.
+2. *Compute*: drop stored attempts outside ``[sealed_from, sealed_until)``, insert the
+   chunk's attempts (the report's own SQL), and set ``sealed_until`` only if ``epoch`` is
+   unchanged; otherwise roll back (the next call starts again from the lowered end).
+
+Two sealers never work on the same funnel: each holds a session advisory lock on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+import asyncpg
+
+from db.errors import translated
+from db.queries.funnel_sql import AttemptsSql, FunnelSpec, spec_hash
+from db.tracing import tag
+
+#: Shared by writers (trigger of migration 009), exclusive while a sealer announces.
+WEBSITE_LOCK = 1717990508
+#: Held (session level) by the one sealer working on a funnel.
+FUNNEL_LOCK = 1717990509
+MIN_CHUNK = timedelta(days=7)
+#: A reset when the stored interval starts this much after the wanted start (retention
+#: runs with the database's clock, sealers with the process's).
+START_SLACK = timedelta(hours=1)
+
+StepResult = Literal["reset", "sealed", "done", "busy", "conflict"]
+
+
+@dataclass(frozen=True)
+class RollupState:
+    """A funnel's sealed interval of ``t1`` (UTC instants), for ``spec_hash``."""
+
+    spec_hash: str
+    sealed_from: datetime
+    sealed_until: datetime
+    epoch: int
+
+
+class _Moved(Exception):
+    """Writers changed events in the chunk while it was computed."""
+
+
+async def state(conn: asyncpg.Pool | asyncpg.Connection, funnel_id: str) -> RollupState | None:
+    async with translated():
+        row = await conn.fetchrow(
+            "SELECT spec_hash, sealed_from, sealed_until, epoch FROM funnel_rollups"
+            " WHERE funnel_id = $1::uuid",
+            funnel_id,
+        )
+    return None if row is None else RollupState(**dict(row))
+
+
+async def seal_step(
+    pool: asyncpg.Pool, spec: FunnelSpec, wanted_start: datetime, target: datetime
+) -> StepResult:
+    """Seal one more chunk of ``spec``'s attempts towards ``target`` (exclusive), the
+    stored interval starting at ``wanted_start`` at the latest. ``busy``: another sealer
+    has this funnel; ``conflict``: writers touched the chunk, nothing was stored."""
+    digest = spec_hash(spec)
+    async with translated(), pool.acquire() as conn:
+        got = await conn.fetchval(
+            "SELECT pg_try_advisory_lock($1, hashtext($2))", FUNNEL_LOCK, spec.funnel_id
+        )
+        if not got:
+            return "busy"
+        try:
+            async with conn.transaction():
+                announced = await _announce(conn, spec, digest, wanted_start, target)
+            if isinstance(announced, str):
+                return announced
+            try:
+                async with conn.transaction():
+                    await _compute(conn, spec, *announced)
+            except _Moved:
+                return "conflict"
+            return "sealed"
+        finally:
+            await conn.execute(
+                "SELECT pg_advisory_unlock($1, hashtext($2))", FUNNEL_LOCK, spec.funnel_id
+            )
+
+
+async def _announce(
+    conn: asyncpg.Connection,
+    spec: FunnelSpec,
+    digest: str,
+    wanted_start: datetime,
+    target: datetime,
+) -> StepResult | tuple[datetime, datetime, datetime, int]:
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext($2))", WEBSITE_LOCK, spec.website_id
+    )
+    row = await conn.fetchrow(
+        "SELECT spec_hash, sealed_from, sealed_until, epoch FROM funnel_rollups"
+        " WHERE funnel_id = $1::uuid FOR UPDATE",
+        spec.funnel_id,
+    )
+    if row is None or row["spec_hash"] != digest or row["sealed_from"] > wanted_start + START_SLACK:
+        await conn.execute(
+            """INSERT INTO funnel_rollups AS r (funnel_id, website_id, spec_hash, window_seconds,
+                   sealed_from, sealed_until, sealing_to)
+               VALUES ($1::uuid, $2, $3, $4, $5, $5, $5)
+               ON CONFLICT (funnel_id) DO UPDATE SET spec_hash = $3, window_seconds = $4,
+                   sealed_from = $5, sealed_until = $5, sealing_to = $5, epoch = r.epoch + 1""",
+            spec.funnel_id, spec.website_id, digest, int(spec.window.total_seconds()),
+            wanted_start,
+        )  # fmt: skip
+        return "reset"
+    start: datetime = row["sealed_until"]
+    if start >= target:
+        return "done"
+    # no step-1 event before the website's next event: skip to it (history is mostly empty)
+    first = await conn.fetchval(
+        "SELECT min(ts) FROM events WHERE website_id = $1 AND ts >= $2", spec.website_id, start
+    )
+    end = min(max(start + max(MIN_CHUNK, spec.window), first or target), target)
+    await conn.execute(
+        "UPDATE funnel_rollups SET sealing_to = $2 WHERE funnel_id = $1::uuid",
+        spec.funnel_id, end,
+    )  # fmt: skip
+    return row["sealed_from"], start, end, row["epoch"]
+
+
+async def _compute(
+    conn: asyncpg.Connection,
+    spec: FunnelSpec,
+    sealed_from: datetime,
+    start: datetime,
+    end: datetime,
+    epoch: int,
+) -> None:
+    await conn.execute("SET LOCAL jit = off; SET LOCAL work_mem = '64MB'")
+    await conn.execute(
+        "DELETE FROM funnel_attempts WHERE funnel_id = $1::uuid AND (t1 >= $2 OR t1 < $3)",
+        spec.funnel_id, start, sealed_from,
+    )  # fmt: skip
+    q = AttemptsSql(spec)
+    fid = q.param(spec.funnel_id)
+    sql = f"""{q.attempts()}
+INSERT INTO funnel_attempts (funnel_id, t1, subj, sid, depth, dur)
+SELECT {fid}::uuid, t1, subj, sid, depth, dur FROM att"""
+    await conn.execute(tag(sql), spec.website_id, start, end, spec.window, *q.args)
+    moved = await conn.fetchval(
+        """UPDATE funnel_rollups SET sealed_until = $2, sealing_to = $2
+           WHERE funnel_id = $1::uuid AND epoch = $3 AND sealed_until = $4 RETURNING false""",
+        spec.funnel_id, end, epoch, start,
+    )  # fmt: skip
+    if moved is None:
+        raise _Moved

@@ -1,0 +1,77 @@
+"""Keeping every funnel's attempt rollup current (``db/queries/funnel_rollup.py``).
+
+Each funnel's sealed interval of step-1 times runs from ``RETENTION_DAYS`` ago (no
+report may start earlier) to ``now - window - SETTLE``: attempts whose window closed at
+least ``SETTLE`` ago, so that ordinary traffic (events arriving within seconds) never
+touches them. Late events and imports into the past lower the interval's end through
+the events trigger (migration 009) and are sealed again on a later pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from db.queries.funnel_rollup import seal_step
+from db.queries.funnels import list_all
+from resolvers.funnel_report import spec_of
+from resolvers.runtime import Runtime
+
+log = logging.getLogger("footfall.funnel_rollup")
+
+#: How long after a window closes its attempts are sealed.
+SETTLE = timedelta(minutes=10)
+#: Seconds between passes when everything is sealed.
+INTERVAL = 60.0
+#: Seconds from the start of a process to its first pass.
+STARTUP_DELAY = 10.0
+#: Seconds one pass may spend before it yields to the next (the loop goes on at once).
+PASS_BUDGET = 20.0
+#: Steps per funnel per pass (a reset, then chunks).
+MAX_STEPS = 1000
+
+
+async def seal_all(
+    pool: asyncpg.Pool,
+    retention_days: int,
+    now: datetime | None = None,
+    budget: float = PASS_BUDGET,
+) -> bool:
+    """One pass over every funnel; ``True`` when work is left (``budget`` seconds spent,
+    or writers changed a chunk while it was computed)."""
+    now = now or datetime.now(UTC)
+    wanted_start = now - timedelta(days=retention_days)
+    deadline = time.monotonic() + budget
+    more = False
+    for row in await list_all(pool):
+        spec = spec_of(row)
+        target = now - spec.window - SETTLE
+        for _ in range(MAX_STEPS):
+            if time.monotonic() > deadline:
+                return True
+            result = await seal_step(pool, spec, wanted_start, target)
+            if result in ("done", "busy"):
+                break
+            if result == "conflict":
+                more = True
+                break
+    return more
+
+
+async def funnel_rollup_loop(rt: Runtime, interval: float = INTERVAL) -> None:
+    """Seal forever, the first pass ``STARTUP_DELAY`` seconds after start (a starting
+    process serves first); failures are logged and the loop goes on."""
+    await asyncio.sleep(STARTUP_DELAY)
+    while True:
+        more = False
+        try:
+            more = await seal_all(rt.pools.write, rt.retention_days)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("funnel rollup pass failed")
+        await asyncio.sleep(1.0 if more else interval)

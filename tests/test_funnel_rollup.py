@@ -1,0 +1,275 @@
+"""The funnel attempt rollup (``db/queries/funnel_rollup.py``) against the model.
+
+Given the funnel traffic of ``tests/reference/funnel_traffic.py`` and the same funnel in
+every ordering × counting unit, when the background pass has sealed their attempts, then
+reports read the stored attempts (a tampered row shows through) and still equal the
+independent model; late events, a privacy deletion and a definition change each take
+the affected attempts out of the sealed interval, so that reports stay exact before the
+next pass seals them again; a sealer whose chunk was written into stores nothing.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from db.queries import funnel_rollup as rollup_sql
+from db.queries.funnels import get_many
+from resolvers.funnel_report import spec_of
+from resolvers.funnel_rollup import SETTLE, seal_all
+from tests.conftest import gql, make_website
+from tests.reference import funnel_model, funnel_traffic
+from tests.security_support import DELETE_VISITOR
+
+NOW = datetime.now(UTC)
+START = (NOW - timedelta(days=20)).replace(hour=0, minute=0, second=0, microsecond=0)
+END = START + timedelta(days=6, hours=7)
+WINDOW = timedelta(seconds=funnel_traffic.WINDOW)
+MODES = [(o, c) for o in ("ORDERED", "STRICT", "ANY") for c in ("VISITOR", "SESSION")]
+RETENTION_DAYS = 730
+_unique = itertools.count()
+
+CREATE = """mutation($i: CreateFunnelInput!) { createFunnel(input: $i) {
+  funnel { id } userErrors { field message code } } }"""
+UPDATE = """mutation($i: UpdateFunnelInput!) { updateFunnel(input: $i) {
+  funnel { id } userErrors { field message code } } }"""
+DELETE = """mutation($i: DeleteFunnelInput!) { deleteFunnel(input: $i) {
+  deletedId userErrors { field message code } } }"""
+IMPORT = """mutation($i: ImportEventsInput!) { importEvents(input: $i) {
+  accepted userErrors { field message } } }"""
+FIELDS = """entered converted steps { reached }
+  timeToConvert { mean median histogram { upTo count } }"""
+REPORT = f"""query($id: ID!, $r: RangeInput!) {{ funnel(id: $id) {{ report(range: $r) {{
+  {FIELDS} daily {{ date entered converted }}
+  breakdown(dimension: DEVICE, limit: 10) {{ rows {{ value entered converted }} }} }} }} }}"""
+
+
+def _iso(dt: datetime) -> str:
+    return dt.isoformat().replace("+00:00", "Z")
+
+
+async def _import(
+    client: httpx.AsyncClient, headers: dict[str, str], site: str, events: list[dict[str, Any]]
+) -> None:
+    for i in range(0, len(events), 10_000):
+        res = await gql(client, IMPORT, {"i": {"websiteId": site, "events": [
+            {"id": e["id"], "visitorId": e["visitor_id"], "sessionId": e["session_id"],
+             "eventType": e["event_type"], "page": e["page"], "timestamp": e["timestamp"],
+             "properties": e.get("properties"), "device": e.get("device")}
+            for e in events[i : i + 10_000]]}}, headers)  # fmt: skip
+        assert res["data"]["importEvents"]["userErrors"] == [], res
+
+
+@pytest.fixture(scope="module")
+async def world(client: httpx.AsyncClient, admin_headers: dict[str, str]) -> dict[str, Any]:
+    site = await make_website(client, admin_headers, domain="funnel-rollup.example")
+    events = funnel_traffic.generate(site, START, END)
+    await _import(client, admin_headers, site, events)
+    funnels: dict[tuple[str, str], str] = {}
+    for ordering, count_by in MODES:
+        res = await gql(client, CREATE, {"i": {
+            "websiteId": site, "name": f"{ordering} {count_by}",
+            "steps": [{k: v for k, v in s.items() if v is not None} for s in funnel_traffic.STEPS],
+            "window": funnel_traffic.WINDOW, "countBy": count_by, "ordering": ordering,
+        }}, admin_headers)  # fmt: skip
+        assert res["data"]["createFunnel"]["userErrors"] == [], res
+        funnels[(ordering, count_by)] = res["data"]["createFunnel"]["funnel"]["id"]
+    windows = {mode: funnel_traffic.WINDOW for mode in MODES}
+    return {"site": site, "events": events, "funnels": funnels, "windows": windows}
+
+
+def _model(world: dict[str, Any], mode: tuple[str, str], start: datetime,
+           end: datetime) -> dict[str, Any]:  # fmt: skip
+    funnel = {"id": world["funnels"][mode], "steps": funnel_traffic.STEPS,
+              "window": world["windows"][mode], "countBy": mode[1], "ordering": mode[0]}  # fmt: skip
+    return funnel_model.funnel_report(world["events"], funnel, start, end, session_field="device")
+
+
+async def _report(client: httpx.AsyncClient, headers: dict[str, str], fid: str,
+                  start: datetime, end: datetime) -> dict[str, Any]:  # fmt: skip
+    # a new body each time: the 1-second response cache must not answer
+    query = f"{REPORT} # {next(_unique)}"
+    res = await gql(client, query, {"id": fid, "r": {"from": _iso(start), "to": _iso(end)}},
+                    headers)  # fmt: skip
+    assert "errors" not in res, res
+    report: dict[str, Any] = res["data"]["funnel"]["report"]
+    return report
+
+
+def _assert_model(got: dict[str, Any], want: dict[str, Any], label: str) -> None:
+    assert [s["reached"] for s in got["steps"]] == [s["reached"] for s in want["steps"]], label
+    assert got["converted"] == want["converted"], label
+    if want["timeToConvert"] is None:
+        assert got["timeToConvert"] is None, label
+    else:
+        for key in ("mean", "median"):
+            assert got["timeToConvert"][key] == pytest.approx(
+                want["timeToConvert"][key], abs=1e-6), label  # fmt: skip
+    days = {d["date"]: (d["entered"], d["converted"]) for d in got["daily"]}
+    assert {k: v for k, v in days.items() if v != (0, 0)} == want["daily"], label
+    rows = {r["value"]: (r["entered"], r["converted"]) for r in got["breakdown"]["rows"]}
+    assert rows == want["breakdown"], label
+
+
+async def _seal(pool: asyncpg.Pool) -> None:
+    while await seal_all(pool, RETENTION_DAYS, now=NOW, budget=600):
+        pass
+
+
+async def _state(pool: asyncpg.Pool, fid: str) -> rollup_sql.RollupState:
+    got = await rollup_sql.state(pool, fid)
+    assert got is not None
+    return got
+
+
+async def _check_all(client: httpx.AsyncClient, headers: dict[str, str],
+                     world: dict[str, Any]) -> None:  # fmt: skip
+    for mode in world["funnels"]:
+        for lo, hi in ((START, END), (START + timedelta(days=2, hours=5), NOW)):
+            got = await _report(client, headers, world["funnels"][mode], lo, hi)
+            _assert_model(got, _model(world, mode, lo, hi), f"{mode} {lo}..{hi}")
+
+
+async def test_sealed_attempts_answer_reports_exactly(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], pool: asyncpg.Pool,
+    world: dict[str, Any],
+) -> None:  # fmt: skip
+    await _seal(pool)
+    for mode, fid in world["funnels"].items():
+        st = await _state(pool, fid)
+        assert st.sealed_from == NOW - timedelta(days=RETENTION_DAYS), mode
+        assert st.sealed_until == NOW - WINDOW - SETTLE, mode
+        stored = await pool.fetchval(
+            "SELECT count(*) FROM funnel_attempts WHERE funnel_id = $1::uuid", fid)  # fmt: skip
+        step1 = _model(world, mode, START, NOW)["steps"][0]["reached"]
+        assert stored >= step1 > 0, mode  # one row per step-1 event
+    await _check_all(client, admin_headers, world)
+    # the stored attempts are what reports read: a changed duration shows through
+    fid = world["funnels"][("ORDERED", "VISITOR")]
+    want = _model(world, ("ORDERED", "VISITOR"), START, END)
+    await pool.execute(
+        "UPDATE funnel_attempts SET dur = dur + 1000 WHERE funnel_id = $1::uuid", fid)  # fmt: skip
+    try:
+        got = await _report(client, admin_headers, fid, START, END)
+        assert got["timeToConvert"]["mean"] == pytest.approx(
+            want["timeToConvert"]["mean"] + 1000, abs=1e-6)  # fmt: skip
+    finally:
+        await pool.execute(
+            "UPDATE funnel_attempts SET dur = dur - 1000 WHERE funnel_id = $1::uuid", fid)  # fmt: skip
+
+
+async def test_late_events_unseal_then_reseal(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], pool: asyncpg.Pool,
+    world: dict[str, Any],
+) -> None:  # fmt: skip
+    await _seal(pool)
+    fid = world["funnels"][("STRICT", "VISITOR")]
+    before = await _state(pool, fid)
+    at = START + timedelta(days=3, hours=2)
+    late = [
+        # a new visitor converting in the middle of the sealed interval
+        *[{"id": f"00000000-0000-4000-8000-00000000000{i}", "visitor_id": "late-v",
+           "session_id": "late-s", "event_type": t, "page": p, "properties": props,
+           "timestamp": funnel_traffic.iso(at + timedelta(minutes=i)), "device": "mobile",
+           "website_id": world["site"]}
+          for i, (t, p, props) in enumerate([("pageview", "/", None),
+                                            ("pageview", "/product/9", None),
+                                            ("add_to_cart", "/shop", {"plan": "pro"}),
+                                            ("pageview", "/checkout", None)])],
+    ]  # fmt: skip
+    await _import(client, admin_headers, world["site"], late)
+    world["events"].extend(late)
+    after = await _state(pool, fid)
+    assert after.epoch > before.epoch
+    assert after.sealed_until == at - WINDOW  # attempts before it cannot see these events
+    await _check_all(client, admin_headers, world)
+    await _seal(pool)
+    assert (await _state(pool, fid)).sealed_until == NOW - WINDOW - SETTLE
+    await _check_all(client, admin_headers, world)
+
+
+async def test_privacy_deletion_and_definition_change_stay_exact(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], pool: asyncpg.Pool,
+    world: dict[str, Any],
+) -> None:  # fmt: skip
+    await _seal(pool)
+    # the visitor with the most events goes
+    counts: dict[str, int] = {}
+    for e in world["events"]:
+        counts[e["visitor_id"]] = counts.get(e["visitor_id"], 0) + 1
+    gone = max(counts, key=lambda v: (counts[v], v))
+    res = await gql(client, DELETE_VISITOR, {"i": {"websiteId": world["site"],
+                                                   "visitorId": gone}}, admin_headers)  # fmt: skip
+    assert res["data"]["deleteVisitorData"]["userErrors"] == []
+    world["events"][:] = [e for e in world["events"] if e["visitor_id"] != gone]
+    fid = world["funnels"][("ORDERED", "SESSION")]
+    assert (await _state(pool, fid)).sealed_until < NOW - WINDOW - SETTLE
+    await _check_all(client, admin_headers, world)
+    await _seal(pool)
+    await _check_all(client, admin_headers, world)
+
+    # a longer window: the stored attempts no longer fit the definition and are not read
+    res = await gql(client, UPDATE, {"i": {"id": fid, "window": 3 * funnel_traffic.WINDOW}},
+                    admin_headers)  # fmt: skip
+    assert res["data"]["updateFunnel"]["userErrors"] == [], res
+    world["windows"][("ORDERED", "SESSION")] = 3 * funnel_traffic.WINDOW
+    want = _model(world, ("ORDERED", "SESSION"), START, END)
+    _assert_model(await _report(client, admin_headers, fid, START, END), want, "changed")
+    await _seal(pool)
+    [row] = await get_many(pool, [fid])
+    assert row is not None
+    assert (await _state(pool, fid)).spec_hash == rollup_sql.spec_hash(spec_of(row))
+    _assert_model(await _report(client, admin_headers, fid, START, END), want, "resealed")
+
+
+async def test_a_chunk_written_into_while_sealing_is_not_stored(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], pool: asyncpg.Pool,
+    world: dict[str, Any],
+) -> None:  # fmt: skip
+    fid = world["funnels"][("ANY", "VISITOR")]
+    [row] = await get_many(pool, [fid])
+    assert row is not None
+    spec = spec_of(row)
+    await _seal(pool)
+    # take the sealed interval back to before the traffic, then announce a chunk
+    await pool.execute(
+        "UPDATE funnel_rollups SET sealed_until = $2, sealing_to = $2 WHERE funnel_id = $1::uuid",
+        fid, START - timedelta(days=1),
+    )  # fmt: skip
+    async with pool.acquire() as conn, conn.transaction():
+        announced = await rollup_sql._announce(
+            conn, spec, rollup_sql.spec_hash(spec), NOW - timedelta(days=RETENTION_DAYS),
+            NOW - WINDOW - SETTLE,
+        )  # fmt: skip
+    assert isinstance(announced, tuple) and announced[2] > START + timedelta(days=1)
+    # a writer commits an event inside the announced chunk before the sealer computes it
+    late = {"id": "00000000-0000-4000-8000-0000000000aa", "visitor_id": "late-w",
+            "session_id": "late-w", "event_type": "pageview", "page": "/",
+            "timestamp": funnel_traffic.iso(START + timedelta(hours=30)), "device": "tablet",
+            "website_id": world["site"]}  # fmt: skip
+    await _import(client, admin_headers, world["site"], [late])
+    world["events"].append(late)
+    with pytest.raises(rollup_sql._Moved):
+        async with pool.acquire() as conn, conn.transaction():
+            await rollup_sql._compute(conn, spec, *announced)
+    assert (await _state(pool, fid)).sealed_until == START - timedelta(days=1)
+    await _seal(pool)
+    await _check_all(client, admin_headers, world)
+
+
+async def test_deleted_funnel_takes_its_attempts(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], pool: asyncpg.Pool,
+    world: dict[str, Any],
+) -> None:  # fmt: skip
+    await _seal(pool)
+    fid = world["funnels"].pop(("ANY", "SESSION"))
+    res = await gql(client, DELETE, {"i": {"id": fid}}, admin_headers)
+    assert res["data"]["deleteFunnel"]["userErrors"] == []
+    for table in ("funnel_attempts", "funnel_rollups"):
+        left = await pool.fetchval(f"SELECT count(*) FROM {table} WHERE funnel_id = $1::uuid", fid)  # nosec B608
+        assert left == 0, table
