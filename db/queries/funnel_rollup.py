@@ -149,7 +149,10 @@ async def _compute(
     end: datetime,
     epoch: int,
 ) -> None:
-    await conn.execute("SET LOCAL jit = off; SET LOCAL work_mem = '64MB'")
+    # background work: not bound by STATEMENT_TIMEOUT, which is meant for requests
+    await conn.execute(
+        "SET LOCAL jit = off; SET LOCAL work_mem = '64MB'; SET LOCAL statement_timeout = 0"
+    )
     await conn.execute(
         "DELETE FROM funnel_attempts WHERE funnel_id = $1::uuid AND (t1 >= $2 OR t1 < $3)",
         spec.funnel_id, start, sealed_from,
