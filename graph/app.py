@@ -90,6 +90,12 @@ def _writer(settings: Settings, write_pool: Any) -> RowWriter:
     return writer
 
 
+#: Connections each pool opens (and warms up, db/pool.py) at start, so that the first
+#: requests of a new process neither connect nor load catalog caches: a dashboard needs
+#: up to 3 at once, a funnel comparison one per funnel.
+WARM_CONNECTIONS = 4
+
+
 @contextlib.asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
@@ -101,14 +107,16 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.database_url = dsn
     tasks: list[asyncio.Task[None]] = []
     write_pool = await create_pool(
-        dsn, max_size=settings.max_db_connections, statement_timeout=settings.statement_timeout
-    )
+        dsn, max_size=settings.max_db_connections, statement_timeout=settings.statement_timeout,
+        min_size=WARM_CONNECTIONS,
+    )  # fmt: skip
     read_pool = write_pool
     if settings.database_read_url:
         read_pool = await create_pool(
             settings.database_read_url,
             max_size=settings.max_db_connections,
             statement_timeout=settings.statement_timeout,
+            min_size=WARM_CONNECTIONS,
         )
     pools = Pools(write_pool, read_pool)
     async with write_pool.acquire() as conn:

@@ -32,6 +32,7 @@ import asyncpg
 from db.errors import translated
 from db.queries.funnel_sql import (
     FUNNEL_EVENT_TYPE,
+    ROLLUP_BOUND_SQL,
     AttemptsSql,
     CountBy,
     FunnelSpec,
@@ -39,6 +40,7 @@ from db.queries.funnel_sql import (
     StepKind,
     StepMatch,
     like_pattern,
+    spec_hash,
 )
 from db.tracing import tag
 
@@ -77,10 +79,23 @@ def _base_args(spec: FunnelSpec, start: datetime, end: datetime) -> list[Any]:
 _SESSION = "SET LOCAL jit = off; SET LOCAL work_mem = '64MB'"
 
 
-async def _fetch(pool: asyncpg.Pool, sql: str, args: list[Any]) -> list[asyncpg.Record]:
-    """Run one report statement in a transaction with the settings above."""
-    async with translated(), pool.acquire() as conn, conn.transaction(readonly=True):
+async def _fetch(
+    pool: asyncpg.Pool, q: AttemptsSql, sql: str, start: datetime, end: datetime
+) -> list[asyncpg.Record]:
+    """Run one report statement in a read-only transaction with the settings above. With
+    the rollup (``q.lb`` set), its bound is read first in the same snapshot (repeatable
+    read), so stored attempts and events agree."""
+    spec = q.spec
+    args = [*_base_args(spec, start, end), *q.args]
+    isolation = "repeatable_read" if q.lb else "read_committed"
+    async with translated(), pool.acquire() as conn, conn.transaction(
+        isolation=isolation, readonly=True
+    ):
         await conn.execute(_SESSION)
+        if q.lb:
+            args[int(q.lb[1:]) - 1] = await conn.fetchval(
+                ROLLUP_BOUND_SQL, spec.funnel_id, spec_hash(spec), start, end
+            )
         rows: list[asyncpg.Record] = await conn.fetch(tag(sql), *args)
     return rows
 
@@ -108,7 +123,7 @@ SELECT ARRAY[{reached}]::int[] AS reached, avg(dur)::float8 AS mean,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY dur) AS median,
        ARRAY[{cum}]::int[] AS cum
 FROM per"""
-    [row] = await _fetch(pool, sql, [*_base_args(spec, start, end), *q.args])
+    [row] = await _fetch(pool, q, sql, start, end)
     cumulative: list[int] = list(row["cum"])
     hist = [(edge, cumulative[i] - (cumulative[i - 1] if i else 0)) for i, edge in enumerate(edges)]
     return ReportCounts(list(row["reached"]), row["mean"], row["median"], hist)
@@ -140,7 +155,7 @@ async def daily(
 SELECT (t1 AT TIME ZONE {tz_param})::date AS day, count(*)::int AS entered,
        count(*) FILTER (WHERE depth = {len(spec.steps)})::int AS converted
 FROM best GROUP BY 1 ORDER BY 1"""
-    rows = await _fetch(pool, sql, [*_base_args(spec, start, end), *q.args])
+    rows = await _fetch(pool, q, sql, start, end)
     return [(r["day"], r["entered"], r["converted"]) for r in rows]
 
 
@@ -169,7 +184,7 @@ SELECT (SELECT count(*) FROM br)::int AS total,
        (SELECT coalesce(json_agg(json_build_array(value, entered, converted)
                  ORDER BY entered DESC, value), '[]'::json)
         FROM (SELECT * FROM br ORDER BY entered DESC, value LIMIT {lim} OFFSET {off}) p) AS page"""
-    [row] = await _fetch(pool, sql, [*_base_args(spec, start, end), *q.args])
+    [row] = await _fetch(pool, q, sql, start, end)
     return [(str(v), int(e), int(c)) for v, e, c in row["page"]], int(row["total"])
 
 

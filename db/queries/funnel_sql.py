@@ -59,6 +59,16 @@ def spec_hash(spec: FunnelSpec) -> str:
     return hashlib.sha256(repr(key).encode()).hexdigest()[:32]
 
 
+#: ``lb`` of ``attempts_with_rollup``: where stored attempts stop answering for a report
+#: over [$3, $4) — the end of the funnel's sealed interval when that interval covers $3
+#: and the rollup is for this definition ($2), else $3 (nothing stored is read).
+ROLLUP_BOUND_SQL = """SELECT coalesce((
+    SELECT least(sealed_until, $4::timestamptz) FROM funnel_rollups
+    WHERE funnel_id = $1::uuid AND spec_hash = $2
+      AND sealed_from <= $3::timestamptz AND sealed_until > $3::timestamptz),
+  $3::timestamptz)"""
+
+
 def like_pattern(pattern: str) -> str:
     """A step path pattern as an anchored LIKE pattern: ``*`` → ``%``, rest literal."""
     escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -73,6 +83,8 @@ class AttemptsSql:
         self.args: list[Any] = []
         #: lower bound of the step-1 events read from events (the rollup raises it)
         self.start = "$2::timestamptz"
+        #: the parameter holding that bound when the rollup is read (else None)
+        self.lb: str | None = None
 
     def param(self, value: Any) -> str:
         self.args.append(value)
@@ -150,7 +162,6 @@ class AttemptsSql:
         subj = "visitor_id" if spec.count_by == "VISITOR" else "session_id"
         strict = spec.ordering == "STRICT"
         branches = self.scans(subj, "$3::timestamptz + $4::interval")
-        step1 = branches[0].replace(" + $4::interval", "", 1)
         g_ms = ", ".join(f"bool_or(m{i}) AS m{i}" for i in range(1, n + 1))
         # strictly later rows: STRICT has one row per instant, the others one per event
         frame = (
@@ -160,15 +171,17 @@ class AttemptsSql:
         )
         w = f"WINDOW w AS (PARTITION BY subj ORDER BY ts DESC {frame})"
         ctes = [
-            # subjects with a step-1 event in range: nobody else can enter, so the
-            # scans of later steps keep only their events (extra rows would be harmless)
-            f"s1 AS (SELECT DISTINCT subj FROM ({step1}) s)",
+            # step-1 events read once: they start attempts, and name the subjects with a
+            # step-1 event in range — nobody else can enter, so the scans of later steps
+            # keep only their events (extra rows would be harmless)
+            f"e1 AS MATERIALIZED (\n  {branches[0]})",
+            "s1 AS (SELECT DISTINCT subj FROM e1 WHERE ts < $3::timestamptz)",
         ]
         later = "\n  UNION ALL ".join(branches[1:])
         narrowed = (
             f"\n  UNION ALL SELECT * FROM (\n  {later}) o WHERE subj IN (SELECT subj FROM s1)"
         )
-        ctes.append(f"ev AS (\n  {branches[0]}{narrowed if later else ''})")
+        ctes.append(f"ev AS (\n  SELECT * FROM e1{narrowed if later else ''})")
         if strict:  # one row per (subject, instant), with its number of page views
             ctes.append(f"""g AS (
   SELECT subj, ts, min(sid) FILTER (WHERE m1) AS sid1, {g_ms}, count(*) FILTER (WHERE pv) AS pvc
@@ -224,24 +237,20 @@ class AttemptsSql:
         return "WITH " + ",\n".join(ctes)
 
     def attempts_with_rollup(self) -> str:
-        """As ``attempts()``, but attempts with ``t1`` in the funnel's sealed interval come
-        from ``funnel_attempts`` (when that interval covers ``$2``; see migration 008) and
-        only the rest, ``lb <= t1 < $3``, is computed from events. One snapshot: the
-        sealed interval and the stored attempts are read by the same statement."""
-        fid, digest = self.param(self.spec.funnel_id), self.param(spec_hash(self.spec))
-        self.start = "(SELECT lb FROM rl)"
-        live = self.attempts("att_live").removeprefix("WITH ")
-        return f"""WITH rl AS (SELECT coalesce((
-    SELECT least(sealed_until, $3::timestamptz) FROM funnel_rollups
-    WHERE funnel_id = {fid}::uuid AND spec_hash = {digest}
-      AND sealed_from <= $2::timestamptz AND sealed_until > $2::timestamptz),
-  $2::timestamptz) AS lb),
-{live},
+        """As ``attempts()``, but attempts with ``$2 <= t1 < lb`` come from
+        ``funnel_attempts`` and only ``lb <= t1 < $3`` are computed from events. ``lb``
+        is the parameter ``self.lb``, which the caller sets to ``rollup_bound()``'s answer
+        read in the same snapshot (a known value, so the scans are planned for it)."""
+        fid = self.param(self.spec.funnel_id)
+        self.lb = self.param(None)
+        self.start = f"{self.lb}::timestamptz"
+        live = self.attempts("att_live")
+        return f"""{live},
 att AS (
   SELECT subj, sid, t1, depth, dur FROM att_live
   UNION ALL
   SELECT subj, sid, t1, depth, dur FROM funnel_attempts
-  WHERE funnel_id = {fid}::uuid AND t1 >= $2::timestamptz AND t1 < (SELECT lb FROM rl))"""
+  WHERE funnel_id = {fid}::uuid AND t1 >= $2::timestamptz AND t1 < {self.start})"""
 
     def _s(self, k: int) -> str:
         """Expression of s_k (times of steps k..n after the current row) from ``r{k}``."""
