@@ -21,3 +21,14 @@ RESPONSE_CACHE_HITS = Counter(
     "footfall_graphql_response_cache_hits_total", "GraphQL answers served whole from the cache"
 )
 DB_POOL_SIZE = Gauge("footfall_db_pool_connections", "Database pool connections", ["state"])
+FUNNEL_ROLLUP_STEPS = Counter(
+    "footfall_funnel_rollup_steps_total",
+    "Funnel attempt rollup steps: sealed (a chunk stored), conflict (writers touched the chunk"
+    " being sealed; redone later), reset (definition changed or start moved)",
+    ["result"],
+)
+FUNNEL_ROLLUP_LAG = Gauge(
+    "footfall_funnel_rollup_lag_seconds",
+    "After the last complete pass: the largest time between a funnel's sealed end and where"
+    " it should be (window + 10 min before now); 0 when every rollup is current",
+)

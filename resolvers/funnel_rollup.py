@@ -16,8 +16,9 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from db.queries.funnel_rollup import seal_step
+from db.queries.funnel_rollup import seal_step, state
 from db.queries.funnels import list_all
+from resolvers.counters import FUNNEL_ROLLUP_LAG, FUNNEL_ROLLUP_STEPS
 from resolvers.funnel_report import spec_of
 from resolvers.runtime import Runtime
 
@@ -47,18 +48,23 @@ async def seal_all(
     wanted_start = now - timedelta(days=retention_days)
     deadline = time.monotonic() + budget
     more = False
+    lag = 0.0
     for row in await list_all(pool):
         spec = spec_of(row)
         target = now - spec.window - SETTLE
+        result = "busy"
         for _ in range(MAX_STEPS):
             if time.monotonic() > deadline:
                 return True
             result = await seal_step(pool, spec, wanted_start, target)
-            if result in ("done", "busy"):
+            if result in ("sealed", "conflict", "reset"):
+                FUNNEL_ROLLUP_STEPS.labels(result).inc()
+            if result in ("done", "busy", "conflict"):
                 break
-            if result == "conflict":
-                more = True
-                break
+        more = more or result == "conflict"
+        if result != "done" and (st := await state(pool, spec.funnel_id)) is not None:
+            lag = max(lag, (target - st.sealed_until).total_seconds())
+    FUNNEL_ROLLUP_LAG.set(lag)
     return more
 
 

@@ -152,6 +152,11 @@ async def test_sealed_attempts_answer_reports_exactly(
             "SELECT count(*) FROM funnel_attempts WHERE funnel_id = $1::uuid", fid)  # fmt: skip
         step1 = _model(world, mode, START, NOW)["steps"][0]["reached"]
         assert stored >= step1 > 0, mode  # one row per step-1 event
+    metrics = (await client.get("/metrics")).text
+    assert "footfall_funnel_rollup_lag_seconds 0.0" in metrics
+    sealed = [ln for ln in metrics.splitlines()
+              if ln.startswith('footfall_funnel_rollup_steps_total{result="sealed"}')]  # fmt: skip
+    assert sealed and float(sealed[0].split()[-1]) >= len(MODES)
     await _check_all(client, admin_headers, world)
     # the stored attempts are what reports read: a changed duration shows through
     fid = world["funnels"][("ORDERED", "VISITOR")]

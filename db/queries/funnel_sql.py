@@ -162,6 +162,7 @@ class AttemptsSql:
         subj = "visitor_id" if spec.count_by == "VISITOR" else "session_id"
         strict = spec.ordering == "STRICT"
         branches = self.scans(subj, "$3::timestamptz + $4::interval")
+        step1 = branches[0].replace(" + $4::interval", "", 1)
         g_ms = ", ".join(f"bool_or(m{i}) AS m{i}" for i in range(1, n + 1))
         # strictly later rows: STRICT has one row per instant, the others one per event
         frame = (
@@ -171,17 +172,18 @@ class AttemptsSql:
         )
         w = f"WINDOW w AS (PARTITION BY subj ORDER BY ts DESC {frame})"
         ctes = [
-            # step-1 events read once: they start attempts, and name the subjects with a
-            # step-1 event in range — nobody else can enter, so the scans of later steps
-            # keep only their events (extra rows would be harmless)
-            f"e1 AS MATERIALIZED (\n  {branches[0]})",
-            "s1 AS (SELECT DISTINCT subj FROM e1 WHERE ts < $3::timestamptz)",
+            # subjects with a step-1 event in range: nobody else can enter, so the
+            # scans of later steps keep only their events (extra rows would be harmless).
+            # The step-1 scan is repeated rather than shared through a materialized CTE:
+            # that has no statistics, and its row estimate turned the semi-join below
+            # into a nested loop re-scanning the later steps once per subject.
+            f"s1 AS (SELECT DISTINCT subj FROM ({step1}) s)",
         ]
         later = "\n  UNION ALL ".join(branches[1:])
         narrowed = (
             f"\n  UNION ALL SELECT * FROM (\n  {later}) o WHERE subj IN (SELECT subj FROM s1)"
         )
-        ctes.append(f"ev AS (\n  SELECT * FROM e1{narrowed if later else ''})")
+        ctes.append(f"ev AS (\n  {branches[0]}{narrowed if later else ''})")
         if strict:  # one row per (subject, instant), with its number of page views
             ctes.append(f"""g AS (
   SELECT subj, ts, min(sid) FILTER (WHERE m1) AS sid1, {g_ms}, count(*) FILTER (WHERE pv) AS pvc
@@ -239,7 +241,7 @@ class AttemptsSql:
     def attempts_with_rollup(self) -> str:
         """As ``attempts()``, but attempts with ``$2 <= t1 < lb`` come from
         ``funnel_attempts`` and only ``lb <= t1 < $3`` are computed from events. ``lb``
-        is the parameter ``self.lb``, which the caller sets to ``rollup_bound()``'s answer
+        is the parameter ``self.lb``, which the caller sets to the answer of ``ROLLUP_BOUND_SQL``
         read in the same snapshot (a known value, so the scans are planned for it)."""
         fid = self.param(self.spec.funnel_id)
         self.lb = self.param(None)
