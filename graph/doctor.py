@@ -49,11 +49,36 @@ async def _database(settings: Settings) -> list[Check]:
                   "available but not in use (TIMESCALE=auto|on enables it)" if available else
                   "not installed: plain PostgreSQL path (same tables, same queries)")  # fmt: skip
         checks.append(Check("timescaledb", True, detail, required=False))
+        if migrated:
+            checks.append(await _funnel_rollup(conn, settings, hyper))
     finally:
         await conn.close()
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
     return checks
+
+
+async def _funnel_rollup(conn: asyncpg.Connection, settings: Settings, hyper: bool) -> Check:
+    """How far the funnel attempt rollup is (informational: reports are exact anyway)."""
+    if not settings.funnel_rollup or hyper:
+        why = "FUNNEL_ROLLUP=off" if not settings.funnel_rollup else "not on TimescaleDB"
+        return Check("funnel rollup", True, f"off ({why}): reports read events", required=False)
+    if await conn.fetchval("SELECT to_regclass('funnel_rollups') IS NULL"):
+        return Check("funnel rollup", True, "not migrated yet", required=False)
+    row = await conn.fetchrow(
+        """SELECT (SELECT count(*) FROM funnels) AS funnels, count(r.funnel_id) AS sealed,
+                  extract(epoch FROM max(now() - make_interval(secs => r.window_seconds)
+                                         - r.sealed_until))::int AS behind
+           FROM funnel_rollups r"""
+    )
+    assert row is not None
+    behind = row["behind"]
+    detail = f"{row['sealed']} of {row['funnels']} funnels stored" + (
+        f", the furthest one ends {behind} s before now - window (600 s: current)"
+        if behind is not None
+        else ""
+    )
+    return Check("funnel rollup", True, detail, required=False)
 
 
 async def _redis(settings: Settings) -> Check:

@@ -5,8 +5,9 @@ times are ``AGGREGATION_TIME`` on 1970-01-01 plus whole intervals, so every proc
 agrees on them and, for intervals that divide a day (the default 24 h), they include
 ``AGGREGATION_TIME`` every day. On TimescaleDB the retention policy deletes old chunks
 and this job only logs that it skips; on plain PostgreSQL it deletes events older than
-``RETENTION_DAYS`` (one process at a time, by advisory lock). There are no rollups to
-refresh today: queries read ``events`` and ``sessions``.
+``RETENTION_DAYS`` (one process at a time, by advisory lock). Rollups need no scheduled
+refresh here: the sessions table is kept by the writer, and the funnel attempt rollup
+by its own loop (``resolvers/funnel_rollup.py``).
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ every ordering × counting unit, when the background pass has sealed their attem
 reports read the stored attempts (a tampered row shows through) and still equal the
 independent model; late events, a privacy deletion and a definition change each take
 the affected attempts out of the sealed interval, so that reports stay exact before the
-next pass seals them again; a sealer whose chunk was written into stores nothing.
+next pass seals them again; a sealer whose chunk was written into stores nothing; and
+with sealer and importer interleaved, what ends up stored equals a fresh computation.
 """
 
 from __future__ import annotations

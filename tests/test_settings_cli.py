@@ -99,6 +99,8 @@ def test_doctor_reports_each_part(database_url: str, app: object) -> None:
     assert lines["database"] == "ok" and lines["migrations"] == "ok"
     assert lines["redis"] == "MISSING"  # nothing listens on port 1
     assert lines["timescaledb"] == "ok"
+    assert lines["funnel"] == "ok"  # the funnel rollup line (informational)
+    assert "funnels stored" in out.stdout
     assert out.returncode == 1
 
 
