@@ -56,7 +56,11 @@ async def seal_all(
         for _ in range(MAX_STEPS):
             if time.monotonic() > deadline:
                 return True
-            result = await seal_step(pool, spec, wanted_start, target)
+            try:
+                result = await seal_step(pool, spec, wanted_start, target)
+            except Exception:  # one funnel's failure must not stop the others
+                log.exception("funnel rollup of %s failed", spec.funnel_id)
+                result = "busy"
             if result in ("sealed", "conflict", "reset"):
                 FUNNEL_ROLLUP_STEPS.labels(result).inc()
             if result in ("done", "busy", "conflict"):

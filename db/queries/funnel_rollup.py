@@ -60,6 +60,10 @@ class _Moved(Exception):
     """Writers changed events in the chunk while it was computed."""
 
 
+#: Locks the funnel against deletion until the transaction ends (None: already gone).
+_KEEP_FUNNEL = "SELECT 1 FROM funnels WHERE id = $1::uuid FOR KEY SHARE"
+
+
 async def state(conn: asyncpg.Pool | asyncpg.Connection, funnel_id: str) -> RollupState | None:
     async with translated():
         row = await conn.fetchrow(
@@ -77,7 +81,7 @@ async def seal_step(
     stored interval starting at ``wanted_start`` at the latest. ``busy``: another sealer
     has this funnel; ``conflict``: writers touched the chunk, nothing was stored."""
     digest = spec_hash(spec)
-    async with translated(), pool.acquire() as conn:
+    async with translated(), pool.acquire() as conn:  # "done" too for a deleted funnel
         got = await conn.fetchval(
             "SELECT pg_try_advisory_lock($1, hashtext($2))", FUNNEL_LOCK, spec.funnel_id
         )
@@ -110,6 +114,8 @@ async def _announce(
     await conn.execute(
         "SELECT pg_advisory_xact_lock($1, hashtext($2))", WEBSITE_LOCK, spec.website_id
     )
+    if await conn.fetchval(_KEEP_FUNNEL, spec.funnel_id) is None:
+        return "done"
     row = await conn.fetchrow(
         "SELECT spec_hash, sealed_from, sealed_until, epoch FROM funnel_rollups"
         " WHERE funnel_id = $1::uuid FOR UPDATE",
@@ -153,6 +159,8 @@ async def _compute(
     await conn.execute(
         "SET LOCAL jit = off; SET LOCAL work_mem = '64MB'; SET LOCAL statement_timeout = 0"
     )
+    if await conn.fetchval(_KEEP_FUNNEL, spec.funnel_id) is None:
+        raise _Moved  # deleted since the announcement: nothing to store
     await conn.execute(
         "DELETE FROM funnel_attempts WHERE funnel_id = $1::uuid AND (t1 >= $2 OR t1 < $3)",
         spec.funnel_id, start, sealed_from,
