@@ -369,3 +369,37 @@ async def test_sealing_while_late_events_arrive_stores_only_what_events_say(
         assert (await _state(pool, spec.funnel_id)).sealed_until == NOW - WINDOW - SETTLE
         assert await _stored_equals_fresh(pool, spec) == 0, spec.ordering
     await _check_all(client, admin_headers, world)
+
+
+async def test_deleting_before_the_sealed_start_moves_the_start(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], pool: asyncpg.Pool,
+    world: dict[str, Any],
+) -> None:  # fmt: skip
+    """Retention's case: deleted events reaching back past ``sealed_from`` leave what is
+    sealed after them valid, and the sealed interval starts after the last of them."""
+    await _seal(pool)
+    fid = world["funnels"][("ORDERED", "VISITOR")]
+    cut = START + timedelta(days=1)
+    await pool.execute(
+        "UPDATE funnel_rollups SET sealed_from = $2 WHERE funnel_id = $1::uuid", fid, cut
+    )  # fmt: skip
+    # a visitor with events on both sides of the cut, all deleted in one statement
+    times: dict[str, list[datetime]] = {}
+    for e in world["events"]:
+        ts = datetime.fromisoformat(e["timestamp"].replace("Z", "+00:00"))
+        times.setdefault(e["visitor_id"], []).append(ts)
+    gone = min(v for v, ts in times.items() if min(ts) < cut < max(ts))
+    res = await gql(client, DELETE_VISITOR, {"i": {"websiteId": world["site"],
+                                                   "visitorId": gone}}, admin_headers)  # fmt: skip
+    assert res["data"]["deleteVisitorData"]["userErrors"] == []
+    world["events"][:] = [e for e in world["events"] if e["visitor_id"] != gone]
+    st = await _state(pool, fid)
+    assert st.sealed_from == max(times[gone]) + timedelta(microseconds=1)
+    assert st.sealed_until == NOW - WINDOW - SETTLE  # what is after them stays sealed
+    later = max(times[gone]) + timedelta(hours=1)
+    for lo in (START, later):  # before the new start: from events; after it: stored
+        got = await _report(client, admin_headers, fid, lo, END)
+        _assert_model(got, _model(world, ("ORDERED", "VISITOR"), lo, END), f"from {lo}")
+    await _seal(pool)  # starts again from the retention start
+    assert (await _state(pool, fid)).sealed_from == NOW - timedelta(days=RETENTION_DAYS)
+    await _check_all(client, admin_headers, world)
