@@ -30,5 +30,5 @@ FUNNEL_ROLLUP_STEPS = Counter(
 FUNNEL_ROLLUP_LAG = Gauge(
     "footfall_funnel_rollup_lag_seconds",
     "After the last complete pass: the largest time between a funnel's sealed end and where"
-    " it should be (window + 10 min before now); 0 when every rollup is current",
+    " it should be (10 min before now); 0 when every rollup is current",
 )

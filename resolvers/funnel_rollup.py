@@ -1,10 +1,13 @@
 """Keeping every funnel's attempt rollup current (``db/queries/funnel_rollup.py``).
 
-Each funnel's sealed interval of step-1 times runs from ``RETENTION_DAYS`` ago (no
-report may start earlier) to ``now - window - SETTLE``: attempts whose window closed at
-least ``SETTLE`` ago, so that ordinary traffic (events arriving within seconds) never
-touches them. Late events and imports into the past lower the interval's end through
-the events trigger (migration 009) and are sealed again on a later pass.
+Each funnel's stored interval of step-1 times runs from ``RETENTION_DAYS`` ago (no
+report may start earlier) to ``now - SETTLE``, and its watermark is ``now - SETTLE`` as
+of the pass. Attempts whose window is still open are stored too: events that arrive
+later with ``ts`` at or after the watermark make their subjects *touched* (reports
+compute those subjects' newer attempts, and the next pass stores them again); events
+older than the watermark (imports into the past, events more than ``SETTLE`` late) and
+deletions lower the interval's end through the events trigger (migrations 009, 011) and
+are sealed again on a later pass.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from resolvers.runtime import Runtime
 
 log = logging.getLogger("footfall.funnel_rollup")
 
-#: How long after a window closes its attempts are sealed.
+#: How far behind now the stored interval and the watermark stay (events up to this late
+#: only touch their subjects; later ones unseal).
 SETTLE = timedelta(minutes=10)
 #: Seconds between passes when everything is sealed.
 INTERVAL = 60.0
@@ -51,7 +55,7 @@ async def seal_all(
     lag = 0.0
     for row in await list_all(pool):
         spec = spec_of(row)
-        target = now - spec.window - SETTLE
+        target = now - SETTLE
         result = "busy"
         for _ in range(MAX_STEPS):
             if time.monotonic() > deadline:

@@ -37,6 +37,7 @@ END = START + timedelta(days=6, hours=7)
 WINDOW = timedelta(seconds=funnel_traffic.WINDOW)
 MODES = [(o, c) for o in ("ORDERED", "STRICT", "ANY") for c in ("VISITOR", "SESSION")]
 RETENTION_DAYS = 730
+TARGET = NOW - SETTLE  # where a pass at NOW ends the stored interval, and its watermark
 _unique = itertools.count()
 
 CREATE = """mutation($i: CreateFunnelInput!) { createFunnel(input: $i) {
@@ -148,7 +149,7 @@ async def test_sealed_attempts_answer_reports_exactly(
     for mode, fid in world["funnels"].items():
         st = await _state(pool, fid)
         assert st.sealed_from == NOW - timedelta(days=RETENTION_DAYS), mode
-        assert st.sealed_until == NOW - WINDOW - SETTLE, mode
+        assert st.sealed_until == TARGET, mode
         stored = await pool.fetchval(
             "SELECT count(*) FROM funnel_attempts WHERE funnel_id = $1::uuid", fid)  # fmt: skip
         step1 = _model(world, mode, START, NOW)["steps"][0]["reached"]
@@ -200,7 +201,7 @@ async def test_late_events_unseal_then_reseal(
     assert after.sealed_until == at - WINDOW  # attempts before it cannot see these events
     await _check_all(client, admin_headers, world)
     await _seal(pool)
-    assert (await _state(pool, fid)).sealed_until == NOW - WINDOW - SETTLE
+    assert (await _state(pool, fid)).sealed_until == TARGET
     await _check_all(client, admin_headers, world)
 
 
@@ -219,7 +220,7 @@ async def test_privacy_deletion_and_definition_change_stay_exact(
     assert res["data"]["deleteVisitorData"]["userErrors"] == []
     world["events"][:] = [e for e in world["events"] if e["visitor_id"] != gone]
     fid = world["funnels"][("ORDERED", "SESSION")]
-    assert (await _state(pool, fid)).sealed_until < NOW - WINDOW - SETTLE
+    assert (await _state(pool, fid)).sealed_until < TARGET
     await _check_all(client, admin_headers, world)
     await _seal(pool)
     await _check_all(client, admin_headers, world)
@@ -255,9 +256,10 @@ async def test_a_chunk_written_into_while_sealing_is_not_stored(
     async with pool.acquire() as conn, conn.transaction():
         announced = await rollup_sql._announce(
             conn, spec, rollup_sql.spec_hash(spec), NOW - timedelta(days=RETENTION_DAYS),
-            NOW - WINDOW - SETTLE,
+            TARGET,
         )  # fmt: skip
-    assert isinstance(announced, tuple) and announced[2] > START + timedelta(days=1)
+    assert isinstance(announced, rollup_sql._Chunk)
+    assert announced.end > START + timedelta(days=1)
     # a writer commits an event inside the announced chunk before the sealer computes it
     late = {"id": "00000000-0000-4000-8000-0000000000aa", "visitor_id": "late-w",
             "session_id": "late-w", "event_type": "pageview", "page": "/",
@@ -267,7 +269,7 @@ async def test_a_chunk_written_into_while_sealing_is_not_stored(
     world["events"].append(late)
     with pytest.raises(rollup_sql._Moved):
         async with pool.acquire() as conn, conn.transaction():
-            await rollup_sql._compute(conn, spec, *announced)
+            await rollup_sql._compute(conn, spec, announced)
     assert (await _state(pool, fid)).sealed_until == START - timedelta(days=1)
     await _seal(pool)
     await _check_all(client, admin_headers, world)
@@ -284,7 +286,7 @@ async def test_deleted_funnel_takes_its_attempts(
     res = await gql(client, DELETE, {"i": {"id": fid}}, admin_headers)
     assert res["data"]["deleteFunnel"]["userErrors"] == []
     # a sealer that listed the funnel before it went finds nothing to do
-    wanted, target = NOW - timedelta(days=RETENTION_DAYS), NOW - WINDOW - SETTLE
+    wanted, target = NOW - timedelta(days=RETENTION_DAYS), TARGET
     assert await rollup_sql.seal_step(pool, spec_of(row), wanted, target) == "done"
     for table in ("funnel_attempts", "funnel_rollups"):
         left = await pool.fetchval(f"SELECT count(*) FROM {table} WHERE funnel_id = $1::uuid", fid)  # nosec B608
@@ -336,7 +338,7 @@ async def test_sealing_while_late_events_arrive_stores_only_what_events_say(
                 )  # fmt: skip
                 for _ in range(20):
                     got = await rollup_sql.seal_step(
-                        pool, spec, NOW - timedelta(days=RETENTION_DAYS), NOW - WINDOW - SETTLE
+                        pool, spec, NOW - timedelta(days=RETENTION_DAYS), TARGET
                     )  # fmt: skip
                     conflicts += got == "conflict"
                     if got == "done":
@@ -351,6 +353,8 @@ async def test_sealing_while_late_events_arrive_stores_only_what_events_say(
                                    ("add_to_cart", "/shop", {"plan": "pro"}),
                                    ("pageview", "/checkout", None), ("pageview", "/about", None)])  # fmt: skip
                 ts = START + timedelta(seconds=rng.uniform(0, span))
+                if i >= 6:  # open attempts: before and after the watermark (NOW - 10 min)
+                    ts = NOW - timedelta(minutes=rng.uniform(1, 120))
                 batch.append({"id": str(uuid.uuid4()), "visitor_id": v,
                               "session_id": f"race-{n}-{i}", "event_type": step[0],
                               "page": step[1], "properties": step[2], "device": "desktop",
@@ -361,12 +365,14 @@ async def test_sealing_while_late_events_arrive_stores_only_what_events_say(
 
     await asyncio.gather(sealer(), writer())
     assert conflicts > 0  # the race did happen: writers hit chunks being sealed
+    await _check_all(client, admin_headers, world)  # touched subjects computed, not read
+    later = TARGET + timedelta(minutes=1)  # a later pass also stores them again
     for spec in specs:
         while await rollup_sql.seal_step(
-            pool, spec, NOW - timedelta(days=RETENTION_DAYS), NOW - WINDOW - SETTLE
+            pool, spec, NOW - timedelta(days=RETENTION_DAYS), later
         ) != "done":  # fmt: skip
             pass
-        assert (await _state(pool, spec.funnel_id)).sealed_until == NOW - WINDOW - SETTLE
+        assert (await _state(pool, spec.funnel_id)).sealed_until == later
         assert await _stored_equals_fresh(pool, spec) == 0, spec.ordering
     await _check_all(client, admin_headers, world)
 
@@ -388,18 +394,87 @@ async def test_deleting_before_the_sealed_start_moves_the_start(
     for e in world["events"]:
         ts = datetime.fromisoformat(e["timestamp"].replace("Z", "+00:00"))
         times.setdefault(e["visitor_id"], []).append(ts)
-    gone = min(v for v, ts in times.items() if min(ts) < cut < max(ts))
+    gone = min(v for v, ts in times.items()
+               if min(ts) < cut < max(ts) < NOW - timedelta(days=1))  # fmt: skip
+    sealed_until = (await _state(pool, fid)).sealed_until
     res = await gql(client, DELETE_VISITOR, {"i": {"websiteId": world["site"],
                                                    "visitorId": gone}}, admin_headers)  # fmt: skip
     assert res["data"]["deleteVisitorData"]["userErrors"] == []
     world["events"][:] = [e for e in world["events"] if e["visitor_id"] != gone]
     st = await _state(pool, fid)
     assert st.sealed_from == max(times[gone]) + timedelta(microseconds=1)
-    assert st.sealed_until == NOW - WINDOW - SETTLE  # what is after them stays sealed
+    assert st.sealed_until == sealed_until  # what is after them stays sealed
     later = max(times[gone]) + timedelta(hours=1)
     for lo in (START, later):  # before the new start: from events; after it: stored
-        got = await _report(client, admin_headers, fid, lo, END)
-        _assert_model(got, _model(world, ("ORDERED", "VISITOR"), lo, END), f"from {lo}")
+        got = await _report(client, admin_headers, fid, lo, NOW)
+        _assert_model(got, _model(world, ("ORDERED", "VISITOR"), lo, NOW), f"from {lo}")
     await _seal(pool)  # starts again from the retention start
     assert (await _state(pool, fid)).sealed_from == NOW - timedelta(days=RETENTION_DAYS)
     await _check_all(client, admin_headers, world)
+
+
+async def test_open_attempts_stay_exact_as_fresh_events_arrive(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], pool: asyncpg.Pool,
+) -> None:  # fmt: skip
+    """Attempts whose window is still open are stored as of the pass. Events arriving
+    after it at or after the watermark unseal nothing: their subjects are recomputed by
+    reports, and stored again by the next pass."""
+    site = await make_website(client, admin_headers, domain="funnel-open.example")
+    # generated traffic (its tail reaches about 24 minutes ago), and visitors who entered
+    # the funnel 90 minutes ago and are still inside their 2-hour window
+    lo, hi = NOW - timedelta(hours=54), NOW - timedelta(hours=30)
+    events = funnel_traffic.generate(site, lo, hi)
+
+    def ev(v: int, minutes: int, etype: str, page: str, props: Any = None) -> dict[str, Any]:
+        return {"id": str(uuid.uuid4()), "visitor_id": f"open-v{v}", "session_id": f"open-s{v}",
+                "event_type": etype, "page": page, "properties": props, "device": "mobile",
+                "timestamp": funnel_traffic.iso(NOW - timedelta(minutes=minutes)),
+                "website_id": site}  # fmt: skip
+
+    events += [e for v in range(5) for e in (ev(v, 90 - v, "pageview", "/"),
+                                              ev(v, 85 - v, "pageview", "/product/1"))]
+    fresh_world: dict[str, Any] = {"site": site, "events": events}
+    await _import(client, admin_headers, site, events)
+    funnels: dict[tuple[str, str], str] = {}
+    for ordering, count_by in MODES:
+        res = await gql(client, CREATE, {"i": {
+            "websiteId": site, "name": f"open {ordering} {count_by}",
+            "steps": [{k: v for k, v in s.items() if v is not None} for s in funnel_traffic.STEPS],
+            "window": funnel_traffic.WINDOW, "countBy": count_by, "ordering": ordering,
+        }}, admin_headers)  # fmt: skip
+        funnels[(ordering, count_by)] = res["data"]["createFunnel"]["funnel"]["id"]
+    fresh_world["funnels"] = funnels
+    fresh_world["windows"] = {mode: funnel_traffic.WINDOW for mode in MODES}
+    await _seal(pool)
+    before = {mode: await _state(pool, fid) for mode, fid in funnels.items()}
+    for m, st in before.items():
+        assert st.sealed_until == TARGET
+        stored = await pool.fetchval(
+            "SELECT count(*) FROM funnel_attempts WHERE funnel_id = $1::uuid AND t1 >= $2",
+            funnels[m], TARGET - WINDOW)  # fmt: skip
+        assert stored >= 5, m  # open attempts are stored
+    # minutes ago (after the watermark), they complete the funnel
+    fresh = [e for v in range(5) for e in (ev(v, 9, "add_to_cart", "/shop", {"plan": "pro"}),
+                                            ev(v, 7, "pageview", "/checkout"))]
+    mode = ("ORDERED", "VISITOR")
+    was = _model(fresh_world, mode, lo, NOW)["converted"]
+    await _import(client, admin_headers, site, fresh)
+    fresh_world["events"].extend(fresh)
+    assert _model(fresh_world, mode, lo, NOW)["converted"] > was  # they do change answers
+    for m, fid in funnels.items():  # nothing unsealed: the events are after the watermark
+        st = await _state(pool, fid)
+        assert (st.sealed_until, st.epoch) == (before[m].sealed_until, before[m].epoch), m
+    for m, fid in funnels.items():
+        for a in (lo, NOW - timedelta(hours=2)):
+            got = await _report(client, admin_headers, fid, a, NOW)
+            _assert_model(got, _model(fresh_world, m, a, NOW), f"{m} from {a}")
+    # the next pass stores the touched subjects' attempts again
+    while await seal_all(pool, RETENTION_DAYS, now=NOW + timedelta(minutes=5), budget=600):
+        pass
+    for m, fid in funnels.items():
+        [row] = await get_many(pool, [fid])
+        assert row is not None
+        assert (await _state(pool, fid)).sealed_until == TARGET + timedelta(minutes=5)
+        assert await _stored_equals_fresh(pool, spec_of(row)) == 0, m
+        got = await _report(client, admin_headers, fid, lo, NOW)
+        _assert_model(got, _model(fresh_world, m, lo, NOW), f"{m} after the pass")

@@ -30,9 +30,9 @@ from typing import Any
 import asyncpg
 
 from db.errors import translated
+from db.queries.funnel_rollup import bounds as rollup_bounds
 from db.queries.funnel_sql import (
     FUNNEL_EVENT_TYPE,
-    ROLLUP_BOUND_SQL,
     AttemptsSql,
     CountBy,
     FunnelSpec,
@@ -40,7 +40,6 @@ from db.queries.funnel_sql import (
     StepKind,
     StepMatch,
     like_pattern,
-    spec_hash,
 )
 from db.tracing import tag
 
@@ -93,9 +92,7 @@ async def _fetch(
     ):
         await conn.execute(_SESSION)
         if q.lb:
-            args[int(q.lb[1:]) - 1] = await conn.fetchval(
-                ROLLUP_BOUND_SQL, spec.funnel_id, spec_hash(spec), start, end
-            )
+            q.fill(args, *await rollup_bounds(conn, spec, start, end))
         rows: list[asyncpg.Record] = await conn.fetch(tag(sql), *args)
     return rows
 

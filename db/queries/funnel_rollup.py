@@ -31,6 +31,7 @@ from typing import Literal
 import asyncpg
 
 from db.errors import translated
+from db.queries.dimensions import NOT_IGNORED
 from db.queries.funnel_sql import AttemptsSql, FunnelSpec, spec_hash
 from db.tracing import tag
 
@@ -39,6 +40,9 @@ WEBSITE_LOCK = 1717990508
 #: Held (session level) by the one sealer working on a funnel.
 FUNNEL_LOCK = 1717990509
 MIN_CHUNK = timedelta(days=7)
+#: More subjects with events since the watermark than this, and their open attempts are
+#: computed for everyone instead (a report's, or a pass's, list of subjects stays small).
+MAX_TOUCHED = 20_000
 #: A reset when the stored interval starts this much after the wanted start (retention
 #: runs with the database's clock, sealers with the process's).
 START_SLACK = timedelta(hours=1)
@@ -94,7 +98,7 @@ async def seal_step(
                 return announced
             try:
                 async with conn.transaction():
-                    await _compute(conn, spec, *announced)
+                    await _compute(conn, spec, announced)
             except _Moved:
                 return "conflict"
             return "sealed"
@@ -104,20 +108,33 @@ async def seal_step(
             )
 
 
+@dataclass(frozen=True)
+class _Chunk:
+    """What an announcement fixed: the stored interval's start, the chunk ``[start,
+    end)``, the epoch to find unchanged, and the watermarks before and after."""
+
+    sealed_from: datetime
+    start: datetime
+    end: datetime
+    epoch: int
+    watermark: datetime | None
+    new_watermark: datetime
+
+
 async def _announce(
     conn: asyncpg.Connection,
     spec: FunnelSpec,
     digest: str,
     wanted_start: datetime,
     target: datetime,
-) -> StepResult | tuple[datetime, datetime, datetime, int]:
+) -> StepResult | _Chunk:
     await conn.execute(
         "SELECT pg_advisory_xact_lock($1, hashtext($2))", WEBSITE_LOCK, spec.website_id
     )
     if await conn.fetchval(_KEEP_FUNNEL, spec.funnel_id) is None:
         return "done"
     row = await conn.fetchrow(
-        "SELECT spec_hash, sealed_from, sealed_until, epoch FROM funnel_rollups"
+        "SELECT spec_hash, sealed_from, sealed_until, epoch, watermark FROM funnel_rollups"
         " WHERE funnel_id = $1::uuid FOR UPDATE",
         spec.funnel_id,
     )
@@ -127,7 +144,8 @@ async def _announce(
                    sealed_from, sealed_until, sealing_to)
                VALUES ($1::uuid, $2, $3, $4, $5, $5, $5)
                ON CONFLICT (funnel_id) DO UPDATE SET spec_hash = $3, window_seconds = $4,
-                   sealed_from = $5, sealed_until = $5, sealing_to = $5, epoch = r.epoch + 1""",
+                   sealed_from = $5, sealed_until = $5, sealing_to = $5, epoch = r.epoch + 1,
+                   watermark = NULL, pending_watermark = NULL""",
             spec.funnel_id, spec.website_id, digest, int(spec.window.total_seconds()),
             wanted_start,
         )  # fmt: skip
@@ -141,40 +159,94 @@ async def _announce(
     )
     end = min(max(start + max(MIN_CHUNK, spec.window), first or target), target)
     await conn.execute(
-        "UPDATE funnel_rollups SET sealing_to = $2 WHERE funnel_id = $1::uuid",
-        spec.funnel_id, end,
+        """UPDATE funnel_rollups SET sealing_to = $2, pending_watermark = $3
+           WHERE funnel_id = $1::uuid""",
+        spec.funnel_id, end, target,
     )  # fmt: skip
-    return row["sealed_from"], start, end, row["epoch"]
+    return _Chunk(row["sealed_from"], start, end, row["epoch"], row["watermark"], target)
 
 
-async def _compute(
-    conn: asyncpg.Connection,
-    spec: FunnelSpec,
-    sealed_from: datetime,
-    start: datetime,
-    end: datetime,
-    epoch: int,
-) -> None:
+async def touched_subjects(
+    conn: asyncpg.Connection, spec: FunnelSpec, since: datetime
+) -> list[str] | None:
+    """Subjects with events at or after ``since`` (their newer attempts may have changed
+    since they were stored); ``None`` when more than ``MAX_TOUCHED``."""
+    subj = "visitor_id" if spec.count_by == "VISITOR" else "session_id"
+    rows = await conn.fetch(
+        f"""SELECT DISTINCT {subj} AS subj FROM events e
+            WHERE website_id = $1 AND ts >= $2 AND {NOT_IGNORED} LIMIT $3""",
+        spec.website_id, since, MAX_TOUCHED + 1,
+    )  # fmt: skip
+    return None if len(rows) > MAX_TOUCHED else [r["subj"] for r in rows]
+
+
+async def bounds(
+    conn: asyncpg.Connection, spec: FunnelSpec, start: datetime, end: datetime
+) -> tuple[datetime, datetime, list[str]]:
+    """For a report over ``[start, end)`` (``AttemptsSql.fill``): ``lb``, where stored
+    attempts stop answering (``start``: none do); and the touched subjects, whose
+    attempts from ``touched_from`` on are computed instead of read. Run it in the
+    report's snapshot."""
+    row = await conn.fetchrow(
+        """SELECT sealed_until, watermark FROM funnel_rollups
+           WHERE funnel_id = $1::uuid AND spec_hash = $2 AND sealed_from <= $3
+             AND sealed_until > $3""",
+        spec.funnel_id, spec_hash(spec), start,
+    )  # fmt: skip
+    if row is None:
+        return start, start, []
+    lb = min(row["sealed_until"], end)
+    watermark: datetime | None = row["watermark"]
+    if watermark is None or max(start, watermark - spec.window) >= lb:
+        return lb, lb, []
+    touched_from = max(start, watermark - spec.window)
+    touched = await touched_subjects(conn, spec, watermark)
+    if touched is None:  # too many: the open attempts are computed for everyone
+        return touched_from, touched_from, []
+    return lb, touched_from, touched
+
+
+async def _compute(conn: asyncpg.Connection, spec: FunnelSpec, chunk: _Chunk) -> None:
     # background work: not bound by STATEMENT_TIMEOUT, which is meant for requests
     await conn.execute(
         "SET LOCAL jit = off; SET LOCAL work_mem = '64MB'; SET LOCAL statement_timeout = 0"
     )
     if await conn.fetchval(_KEEP_FUNNEL, spec.funnel_id) is None:
         raise _Moved  # deleted since the announcement: nothing to store
+    start = chunk.start
     await conn.execute(
         "DELETE FROM funnel_attempts WHERE funnel_id = $1::uuid AND (t1 >= $2 OR t1 < $3)",
-        spec.funnel_id, start, sealed_from,
+        spec.funnel_id, start, chunk.sealed_from,
     )  # fmt: skip
     q = AttemptsSql(spec)
     fid = q.param(spec.funnel_id)
+    if chunk.watermark is not None:
+        # subjects with events since the last watermark: their stored attempts from
+        # watermark - window on are computed again (all of them, when too many)
+        again = max(chunk.sealed_from, chunk.watermark - spec.window)
+        touched = await touched_subjects(conn, spec, chunk.watermark) if again < start else []
+        if touched is None:
+            start = again
+            await conn.execute(
+                "DELETE FROM funnel_attempts WHERE funnel_id = $1::uuid AND t1 >= $2",
+                spec.funnel_id, start,
+            )  # fmt: skip
+        elif touched:
+            await conn.execute(
+                """DELETE FROM funnel_attempts WHERE funnel_id = $1::uuid AND t1 >= $2
+                   AND subj = ANY($3::text[])""",
+                spec.funnel_id, again, touched,
+            )  # fmt: skip
+            q.touched_from = f"{q.param(again)}::timestamptz"
+            q.touched = q.param(touched)
     sql = f"""{q.attempts()}
 INSERT INTO funnel_attempts (funnel_id, t1, subj, sid, depth, dur)
 SELECT {fid}::uuid, t1, subj, sid, depth, dur FROM att"""
-    await conn.execute(tag(sql), spec.website_id, start, end, spec.window, *q.args)
+    await conn.execute(tag(sql), spec.website_id, start, chunk.end, spec.window, *q.args)
     moved = await conn.fetchval(
-        """UPDATE funnel_rollups SET sealed_until = $2, sealing_to = $2
+        """UPDATE funnel_rollups SET sealed_until = $2, sealing_to = $2, watermark = $5
            WHERE funnel_id = $1::uuid AND epoch = $3 AND sealed_until = $4 RETURNING false""",
-        spec.funnel_id, end, epoch, start,
+        spec.funnel_id, chunk.end, chunk.epoch, chunk.start, chunk.new_watermark,
     )  # fmt: skip
     if moved is None:
         raise _Moved

@@ -59,16 +59,6 @@ def spec_hash(spec: FunnelSpec) -> str:
     return hashlib.sha256(repr(key).encode()).hexdigest()[:32]
 
 
-#: ``lb`` of ``attempts_with_rollup``: where stored attempts stop answering for a report
-#: over [$3, $4) — the end of the funnel's sealed interval when that interval covers $3
-#: and the rollup is for this definition ($2), else $3 (nothing stored is read).
-ROLLUP_BOUND_SQL = """SELECT coalesce((
-    SELECT least(sealed_until, $4::timestamptz) FROM funnel_rollups
-    WHERE funnel_id = $1::uuid AND spec_hash = $2
-      AND sealed_from <= $3::timestamptz AND sealed_until > $3::timestamptz),
-  $3::timestamptz)"""
-
-
 def like_pattern(pattern: str) -> str:
     """A step path pattern as an anchored LIKE pattern: ``*`` → ``%``, rest literal."""
     escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -85,6 +75,10 @@ class AttemptsSql:
         self.start = "$2::timestamptz"
         #: the parameter holding that bound when the rollup is read (else None)
         self.lb: str | None = None
+        #: subjects (a text[] parameter) whose attempts from ``touched_from`` to ``start``
+        #: are computed too: the stored ones are stale (they have newer events)
+        self.touched: str | None = None
+        self.touched_from: str | None = None
 
     def param(self, value: Any) -> str:
         self.args.append(value)
@@ -147,13 +141,26 @@ class AttemptsSql:
                 cond = f"event_type = 'pageview' AND {conds[i]}{self.page_range(s)}{skip}"
             else:
                 cond = f"{conds[i]}{skip}"
-            out.append(f"{head}, {kind == 'pv'} AS pv, {flags[kind]} {where} AND {cond}")
+            out.append(self._both(f"{head}, {kind == 'pv'} AS pv, {flags[kind]}", subj,
+                                  where, cond))  # fmt: skip
         if self.spec.ordering == "STRICT":
             used = [c for c in pages if c != "false"]
             skip = f" AND NOT ({' OR '.join(used)})" if used else ""
             none = ", ".join(f"false AS m{i}" for i in range(1, n + 1))
-            out.append(f"{head}, true AS pv, {none} {where} AND event_type = 'pageview'{skip}")
+            out.append(self._both(f"{head}, true AS pv, {none}", subj, where,
+                                  f"event_type = 'pageview'{skip}"))  # fmt: skip
         return out
+
+    def _both(self, select: str, subj: str, where: str, cond: str) -> str:
+        """``select … where AND cond``, plus the touched subjects' earlier events."""
+        main = f"{select} {where} AND {cond}"
+        if self.touched is None:
+            return main
+        earlier = (
+            f"FROM events WHERE website_id = $1 AND ts >= {self.touched_from}"
+            f" AND ts < {self.start} AND {subj} = ANY({self.touched}::text[])"
+        )
+        return f"SELECT * FROM (\n  {main}\n  UNION ALL {select} {earlier} AND {cond}) b"
 
     def attempts(self, name: str = "att") -> str:
         """CTEs ending in ``{name}(subj, sid, t1, depth, dur)``: one row per attempt with
@@ -190,7 +197,8 @@ class AttemptsSql:
   FROM ev GROUP BY subj, ts ORDER BY subj, ts DESC)""")
         else:
             ctes.append("g AS (SELECT *, sid AS sid1 FROM ev ORDER BY subj, ts DESC)")
-        t1_in_range = f"m1 AND ts >= {self.start} AND ts < $3"
+        # touched subjects' rows reach back to touched_from; nobody else's before start
+        t1_in_range = f"m1 AND ts >= {self.touched_from or self.start} AND ts < $3"
         if spec.ordering == "ANY":
             nexts = ", ".join(
                 f"min(ts) FILTER (WHERE m{k}) OVER w AS n{k}" for k in range(2, n + 1)
@@ -240,19 +248,32 @@ class AttemptsSql:
 
     def attempts_with_rollup(self) -> str:
         """As ``attempts()``, but attempts with ``$2 <= t1 < lb`` come from
-        ``funnel_attempts`` and only ``lb <= t1 < $3`` are computed from events. ``lb``
-        is the parameter ``self.lb``, which the caller sets to the answer of ``ROLLUP_BOUND_SQL``
-        read in the same snapshot (a known value, so the scans are planned for it)."""
+        ``funnel_attempts`` and only ``lb <= t1 < $3`` are computed from events — except
+        for the *touched* subjects (with events at or after the rollup's watermark),
+        whose attempts from ``touched_from`` on are computed, not read. ``lb``,
+        ``touched_from`` and ``touched`` are parameters that the caller sets with
+        ``fill`` from ``db.queries.funnel_rollup.bounds``, read in the same snapshot
+        (known values, so the scans are planned for them)."""
         fid = self.param(self.spec.funnel_id)
         self.lb = self.param(None)
         self.start = f"{self.lb}::timestamptz"
+        self.touched_from = f"{self.param(None)}::timestamptz"
+        self.touched = self.param(None)
         live = self.attempts("att_live")
         return f"""{live},
 att AS (
   SELECT subj, sid, t1, depth, dur FROM att_live
   UNION ALL
   SELECT subj, sid, t1, depth, dur FROM funnel_attempts
-  WHERE funnel_id = {fid}::uuid AND t1 >= $2::timestamptz AND t1 < {self.start})"""
+  WHERE funnel_id = {fid}::uuid AND t1 >= $2::timestamptz AND t1 < {self.start}
+    AND NOT (t1 >= {self.touched_from} AND subj = ANY({self.touched}::text[])))"""
+
+    def fill(self, args: list[Any], lb: Any, touched_from: Any, touched: list[str]) -> None:
+        """Set the rollup's parameters in ``args`` (the statement's whole argument list)."""
+        assert self.lb and self.touched_from and self.touched
+        for slot, value in ((self.lb, lb), (self.touched_from.split("::")[0], touched_from),
+                            (self.touched, touched)):  # fmt: skip
+            args[int(slot[1:]) - 1] = value
 
     def _s(self, k: int) -> str:
         """Expression of s_k (times of steps k..n after the current row) from ``r{k}``."""
