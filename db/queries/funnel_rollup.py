@@ -1,10 +1,17 @@
-"""Sealing funnel attempts into ``funnel_attempts`` (migrations 008 and 009).
+"""Sealing funnel attempts into ``funnel_attempts`` (migrations 008–011).
 
 An attempt (one step-1 event of a subject, how deep it got and how long it took) depends
 only on the subject's events in ``[t1, t1 + window]``, never on a report's range. A
 funnel's rollup row says that every attempt with ``sealed_from <= t1 < sealed_until`` is
-stored, for the definition with digest ``spec_hash``; reports read those and compute the
-rest from events (``AttemptsSql.attempts_with_rollup``).
+stored for the definition with digest ``spec_hash`` — correct for all events, except
+that subjects with events at or after ``watermark`` (*touched* subjects) may have stale
+attempts from ``watermark - window`` on. Reports read the stored attempts and compute
+the rest from events (``AttemptsSql.attempts_with_rollup``, ``bounds``).
+
+The events trigger keeps that true: an inserted event older than the watermark, and
+any deleted one, takes ``[min(ts) - window, max(ts)]`` out of the stored interval and
+moves ``epoch`` on; an inserted event at or after the watermark only touches its
+subject.
 
 One ``seal_step`` call moves ``sealed_until`` forward by one chunk (at least 7 days of
 ``t1``, at least one window, and at least up to the website's next event), in two
@@ -13,11 +20,14 @@ transactions:
 1. *Announce*, under the website's exclusive advisory lock (writers hold it shared while
    their trigger checks the rollup rows): read the row, reset it when the definition
    changed or it does not start early enough, else set ``sealing_to`` to the chunk's
-   end. Writers that checked the old ``sealing_to`` have committed by then; later ones
-   see the new one and, if their events touch the chunk, move ``epoch`` on.
-2. *Compute*: drop stored attempts outside ``[sealed_from, sealed_until)``, insert the
-   chunk's attempts (the report's own SQL), and set ``sealed_until`` only if ``epoch`` is
-   unchanged; otherwise roll back (the next call starts again from the lowered end).
+   end and ``pending_watermark`` to the new watermark. Writers that checked the old
+   values have committed by then; later ones see the new ones and, if their events are
+   older than the new watermark and touch the chunk, move ``epoch`` on.
+2. *Compute*: drop stored attempts outside ``[sealed_from, sealed_until)``, compute again
+   the touched subjects' attempts (since the old watermark) and the chunk's attempts
+   for everyone (the report's own SQL), and set ``sealed_until`` and ``watermark`` only
+   if ``epoch`` is unchanged; otherwise roll back (the next call starts again from the
+   lowered end).
 
 Two sealers never work on the same funnel: each holds a session advisory lock on it.
 """
