@@ -71,22 +71,27 @@ async def _import(
         assert res["data"]["importEvents"]["userErrors"] == [], res
 
 
-@pytest.fixture(scope="module")
-async def world(client: httpx.AsyncClient, admin_headers: dict[str, str]) -> dict[str, Any]:
-    site = await make_website(client, admin_headers, domain="funnel-rollup.example")
-    events = funnel_traffic.generate(site, START, END)
-    await _import(client, admin_headers, site, events)
+async def _world(client: httpx.AsyncClient, headers: dict[str, str], site: str,
+                 events: list[dict[str, Any]]) -> dict[str, Any]:  # fmt: skip
+    """Import ``events`` and define the test funnel in every mode on ``site``."""
+    await _import(client, headers, site, events)
     funnels: dict[tuple[str, str], str] = {}
     for ordering, count_by in MODES:
         res = await gql(client, CREATE, {"i": {
             "websiteId": site, "name": f"{ordering} {count_by}",
             "steps": [{k: v for k, v in s.items() if v is not None} for s in funnel_traffic.STEPS],
             "window": funnel_traffic.WINDOW, "countBy": count_by, "ordering": ordering,
-        }}, admin_headers)  # fmt: skip
+        }}, headers)  # fmt: skip
         assert res["data"]["createFunnel"]["userErrors"] == [], res
         funnels[(ordering, count_by)] = res["data"]["createFunnel"]["funnel"]["id"]
     windows = {mode: funnel_traffic.WINDOW for mode in MODES}
     return {"site": site, "events": events, "funnels": funnels, "windows": windows}
+
+
+@pytest.fixture(scope="module")
+async def world(client: httpx.AsyncClient, admin_headers: dict[str, str]) -> dict[str, Any]:
+    site = await make_website(client, admin_headers, domain="funnel-rollup.example")
+    return await _world(client, admin_headers, site, funnel_traffic.generate(site, START, END))
 
 
 def _model(world: dict[str, Any], mode: tuple[str, str], start: datetime,
@@ -433,18 +438,8 @@ async def test_open_attempts_stay_exact_as_fresh_events_arrive(
 
     events += [e for v in range(5) for e in (ev(v, 90 - v, "pageview", "/"),
                                               ev(v, 85 - v, "pageview", "/product/1"))]
-    fresh_world: dict[str, Any] = {"site": site, "events": events}
-    await _import(client, admin_headers, site, events)
-    funnels: dict[tuple[str, str], str] = {}
-    for ordering, count_by in MODES:
-        res = await gql(client, CREATE, {"i": {
-            "websiteId": site, "name": f"open {ordering} {count_by}",
-            "steps": [{k: v for k, v in s.items() if v is not None} for s in funnel_traffic.STEPS],
-            "window": funnel_traffic.WINDOW, "countBy": count_by, "ordering": ordering,
-        }}, admin_headers)  # fmt: skip
-        funnels[(ordering, count_by)] = res["data"]["createFunnel"]["funnel"]["id"]
-    fresh_world["funnels"] = funnels
-    fresh_world["windows"] = {mode: funnel_traffic.WINDOW for mode in MODES}
+    fresh_world = await _world(client, admin_headers, site, events)
+    funnels: dict[tuple[str, str], str] = fresh_world["funnels"]
     await _seal(pool)
     before = {mode: await _state(pool, fid) for mode, fid in funnels.items()}
     for m, st in before.items():

@@ -1,4 +1,4 @@
-"""Sealing funnel attempts into ``funnel_attempts`` (migrations 008–011).
+"""Sealing funnel attempts into ``funnel_attempts`` (migrations 008 and 009).
 
 An attempt (one step-1 event of a subject, how deep it got and how long it took) depends
 only on the subject's events in ``[t1, t1 + window]``, never on a report's range. A
