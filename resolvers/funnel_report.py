@@ -35,7 +35,14 @@ from zoneinfo import ZoneInfo
 
 from db.queries import funnel_report as report_sql
 from db.queries.dimensions import SESSION_DIMENSIONS, session_value_sql
-from db.queries.funnel_report import CountBy, FunnelSpec, Ordering, StepKind, StepMatch
+from db.queries.funnel_sql import (
+    CountBy,
+    FunnelSpec,
+    Ordering,
+    StepKind,
+    StepMatch,
+    like_pattern,
+)
 from db.queries.funnels import FunnelRow
 from resolvers.errors import UserError
 from resolvers.runtime import Runtime
@@ -99,7 +106,7 @@ def spec_of(row: FunnelRow) -> FunnelSpec:
     steps: list[StepMatch] = []
     for s in row.steps:
         kind: StepKind = s["type"]
-        value = report_sql.like_pattern(s["pattern"]) if kind == "PAGE" else s["pattern"]
+        value = like_pattern(s["pattern"]) if kind == "PAGE" else s["pattern"]
         steps.append(StepMatch(kind, value, s.get("properties") if kind == "CUSTOM" else None))
     count_by: CountBy = "SESSION" if row.count_by == "SESSION" else "VISITOR"
     ordering: Ordering = row.ordering if row.ordering in ("STRICT", "ANY") else "ORDERED"  # type: ignore[assignment]

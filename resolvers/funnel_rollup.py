@@ -49,13 +49,12 @@ async def seal_all(
     """One pass over every funnel; ``True`` when work is left (``budget`` seconds spent,
     or writers changed a chunk while it was computed)."""
     now = now or datetime.now(UTC)
-    wanted_start = now - timedelta(days=retention_days)
+    wanted_start, target = now - timedelta(days=retention_days), now - SETTLE
     deadline = time.monotonic() + budget
     more = False
     lag = 0.0
     for row in await list_all(pool):
         spec = spec_of(row)
-        target = now - SETTLE
         result = "busy"
         for _ in range(MAX_STEPS):
             if time.monotonic() > deadline:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from db.queries import funnels as funnel_sql
-from db.queries.funnel_report import FUNNEL_EVENT_TYPE
+from db.queries.funnel_sql import FUNNEL_EVENT_TYPE
 from resolvers.errors import NotFound, UserError
 from resolvers.runtime import Runtime
 from resolvers.tracking import TrackRequest, track

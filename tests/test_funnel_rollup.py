@@ -71,6 +71,27 @@ async def _import(
         assert res["data"]["importEvents"]["userErrors"] == [], res
 
 
+#: (event type, page, properties) of the four steps, in order
+CONVERTING = [("pageview", "/", None), ("pageview", "/product/9", None),
+              ("add_to_cart", "/shop", {"plan": "pro"}), ("pageview", "/checkout", None)]  # fmt: skip
+
+
+def _event(site: str, visitor: str, session: str, ts: datetime, step: tuple[str, str, Any],
+           device: str = "desktop") -> dict[str, Any]:  # fmt: skip
+    """One event in the model's (raw import) form; ``step``: (event type, page, properties)."""
+    etype, page, props = step
+    return {"id": str(uuid.uuid4()), "website_id": site, "visitor_id": visitor,
+            "session_id": session, "event_type": etype, "page": page, "properties": props,
+            "timestamp": funnel_traffic.iso(ts), "device": device}  # fmt: skip
+
+
+async def _add(client: httpx.AsyncClient, headers: dict[str, str], world: dict[str, Any],
+               events: list[dict[str, Any]]) -> None:  # fmt: skip
+    """Import ``events`` into the world's website and the model's list."""
+    await _import(client, headers, world["site"], events)
+    world["events"].extend(events)
+
+
 async def _world(client: httpx.AsyncClient, headers: dict[str, str], site: str,
                  events: list[dict[str, Any]]) -> dict[str, Any]:  # fmt: skip
     """Import ``events`` and define the test funnel in every mode on ``site``."""
@@ -188,19 +209,10 @@ async def test_late_events_unseal_then_reseal(
     fid = world["funnels"][("STRICT", "VISITOR")]
     before = await _state(pool, fid)
     at = START + timedelta(days=3, hours=2)
-    late = [
-        # a new visitor converting in the middle of the sealed interval
-        *[{"id": f"00000000-0000-4000-8000-00000000000{i}", "visitor_id": "late-v",
-           "session_id": "late-s", "event_type": t, "page": p, "properties": props,
-           "timestamp": funnel_traffic.iso(at + timedelta(minutes=i)), "device": "mobile",
-           "website_id": world["site"]}
-          for i, (t, p, props) in enumerate([("pageview", "/", None),
-                                            ("pageview", "/product/9", None),
-                                            ("add_to_cart", "/shop", {"plan": "pro"}),
-                                            ("pageview", "/checkout", None)])],
-    ]  # fmt: skip
-    await _import(client, admin_headers, world["site"], late)
-    world["events"].extend(late)
+    # a new visitor converting in the middle of the sealed interval
+    late = [_event(world["site"], "late-v", "late-s", at + timedelta(minutes=i), step, "mobile")
+            for i, step in enumerate(CONVERTING)]  # fmt: skip
+    await _add(client, admin_headers, world, late)
     after = await _state(pool, fid)
     assert after.epoch > before.epoch
     assert after.sealed_until == at - WINDOW  # attempts before it cannot see these events
@@ -266,12 +278,9 @@ async def test_a_chunk_written_into_while_sealing_is_not_stored(
     assert isinstance(announced, rollup_sql._Chunk)
     assert announced.end > START + timedelta(days=1)
     # a writer commits an event inside the announced chunk before the sealer computes it
-    late = {"id": "00000000-0000-4000-8000-0000000000aa", "visitor_id": "late-w",
-            "session_id": "late-w", "event_type": "pageview", "page": "/",
-            "timestamp": funnel_traffic.iso(START + timedelta(hours=30)), "device": "tablet",
-            "website_id": world["site"]}  # fmt: skip
-    await _import(client, admin_headers, world["site"], [late])
-    world["events"].append(late)
+    late = _event(world["site"], "late-w", "late-w", START + timedelta(hours=30),
+                  CONVERTING[0], "tablet")  # fmt: skip
+    await _add(client, admin_headers, world, [late])
     with pytest.raises(rollup_sql._Moved):
         async with pool.acquire() as conn, conn.transaction():
             await rollup_sql._compute(conn, spec, announced)
@@ -353,19 +362,13 @@ async def test_sealing_while_late_events_arrive_stores_only_what_events_say(
         for n in range(25):
             batch = []
             for i in range(8):
-                v = rng.choice(visitors)
-                step = rng.choice([("pageview", "/", None), ("pageview", "/product/3", None),
-                                   ("add_to_cart", "/shop", {"plan": "pro"}),
-                                   ("pageview", "/checkout", None), ("pageview", "/about", None)])  # fmt: skip
+                step = rng.choice([*CONVERTING, ("pageview", "/about", None)])
                 ts = START + timedelta(seconds=rng.uniform(0, span))
                 if i >= 6:  # open attempts: before and after the watermark (NOW - 10 min)
                     ts = NOW - timedelta(minutes=rng.uniform(1, 120))
-                batch.append({"id": str(uuid.uuid4()), "visitor_id": v,
-                              "session_id": f"race-{n}-{i}", "event_type": step[0],
-                              "page": step[1], "properties": step[2], "device": "desktop",
-                              "timestamp": funnel_traffic.iso(ts), "website_id": world["site"]})  # fmt: skip
-            await _import(client, admin_headers, world["site"], batch)
-            world["events"].extend(batch)
+                batch.append(_event(world["site"], rng.choice(visitors), f"race-{n}-{i}", ts,
+                                    step))  # fmt: skip
+            await _add(client, admin_headers, world, batch)
             await asyncio.sleep(rng.uniform(0, 0.05))
 
     await asyncio.gather(sealer(), writer())
@@ -430,14 +433,12 @@ async def test_open_attempts_stay_exact_as_fresh_events_arrive(
     lo, hi = NOW - timedelta(hours=54), NOW - timedelta(hours=30)
     events = funnel_traffic.generate(site, lo, hi)
 
-    def ev(v: int, minutes: int, etype: str, page: str, props: Any = None) -> dict[str, Any]:
-        return {"id": str(uuid.uuid4()), "visitor_id": f"open-v{v}", "session_id": f"open-s{v}",
-                "event_type": etype, "page": page, "properties": props, "device": "mobile",
-                "timestamp": funnel_traffic.iso(NOW - timedelta(minutes=minutes)),
-                "website_id": site}  # fmt: skip
+    def ev(v: int, minutes: int, step: tuple[str, str, Any]) -> dict[str, Any]:
+        return _event(site, f"open-v{v}", f"open-s{v}", NOW - timedelta(minutes=minutes), step,
+                      "mobile")  # fmt: skip
 
-    events += [e for v in range(5) for e in (ev(v, 90 - v, "pageview", "/"),
-                                              ev(v, 85 - v, "pageview", "/product/1"))]
+    events += [e for v in range(5) for e in (ev(v, 90 - v, CONVERTING[0]),
+                                              ev(v, 85 - v, CONVERTING[1]))]
     fresh_world = await _world(client, admin_headers, site, events)
     funnels: dict[tuple[str, str], str] = fresh_world["funnels"]
     await _seal(pool)
@@ -449,12 +450,10 @@ async def test_open_attempts_stay_exact_as_fresh_events_arrive(
             funnels[m], TARGET - WINDOW)  # fmt: skip
         assert stored >= 5, m  # open attempts are stored
     # minutes ago (after the watermark), they complete the funnel
-    fresh = [e for v in range(5) for e in (ev(v, 9, "add_to_cart", "/shop", {"plan": "pro"}),
-                                            ev(v, 7, "pageview", "/checkout"))]
+    fresh = [e for v in range(5) for e in (ev(v, 9, CONVERTING[2]), ev(v, 7, CONVERTING[3]))]
     mode = ("ORDERED", "VISITOR")
     was = _model(fresh_world, mode, lo, NOW)["converted"]
-    await _import(client, admin_headers, site, fresh)
-    fresh_world["events"].extend(fresh)
+    await _add(client, admin_headers, fresh_world, fresh)
     assert _model(fresh_world, mode, lo, NOW)["converted"] > was  # they do change answers
     for m, fid in funnels.items():  # nothing unsealed: the events are after the watermark
         st = await _state(pool, fid)

@@ -31,22 +31,8 @@ import asyncpg
 
 from db.errors import translated
 from db.queries.funnel_rollup import bounds as rollup_bounds
-from db.queries.funnel_sql import (
-    FUNNEL_EVENT_TYPE,
-    AttemptsSql,
-    CountBy,
-    FunnelSpec,
-    Ordering,
-    StepKind,
-    StepMatch,
-    like_pattern,
-)
+from db.queries.funnel_sql import AttemptsSql, FunnelSpec
 from db.tracing import tag
-
-__all__ = [
-    "FUNNEL_EVENT_TYPE", "CountBy", "FunnelSpec", "Ordering", "ReportCounts", "StepKind",
-    "StepMatch", "breakdown", "counts", "daily", "dump_sql", "histogram_edges", "like_pattern",
-]  # fmt: skip
 
 #: Upper bounds (seconds) of the time-to-convert histogram; the window closes the list.
 HISTOGRAM_EDGES = (
@@ -186,8 +172,3 @@ SELECT (SELECT count(*) FROM br)::int AS total,
         FROM (SELECT * FROM br ORDER BY entered DESC, value LIMIT {lim} OFFSET {off}) p) AS page"""
     [row] = await _fetch(pool, q, sql, start, end)
     return [(str(v), int(e), int(c)) for v, e, c in row["page"]], int(row["total"])
-
-
-def dump_sql(spec: FunnelSpec) -> str:
-    """The attempts part of the statement, for debugging and EXPLAIN."""
-    return AttemptsSql(spec).attempts()

@@ -181,9 +181,8 @@ async def touched_subjects(
 ) -> list[str] | None:
     """Subjects with events at or after ``since`` (their newer attempts may have changed
     since they were stored); ``None`` when more than ``MAX_TOUCHED``."""
-    subj = "visitor_id" if spec.count_by == "VISITOR" else "session_id"
     rows = await conn.fetch(
-        f"""SELECT DISTINCT {subj} AS subj FROM events e
+        f"""SELECT DISTINCT {spec.subject_column} AS subj FROM events e
             WHERE website_id = $1 AND ts >= $2 AND {NOT_IGNORED} LIMIT $3""",
         spec.website_id, since, MAX_TOUCHED + 1,
     )  # fmt: skip
@@ -207,9 +206,11 @@ async def bounds(
         return start, start, []
     lb = min(row["sealed_until"], end)
     watermark: datetime | None = row["watermark"]
-    if watermark is None or max(start, watermark - spec.window) >= lb:
+    if watermark is None:
         return lb, lb, []
     touched_from = max(start, watermark - spec.window)
+    if touched_from >= lb:
+        return lb, lb, []
     touched = await touched_subjects(conn, spec, watermark)
     if touched is None:  # too many: the open attempts are computed for everyone
         return touched_from, touched_from, []
@@ -223,32 +224,25 @@ async def _compute(conn: asyncpg.Connection, spec: FunnelSpec, chunk: _Chunk) ->
     )
     if await conn.fetchval(_KEEP_FUNNEL, spec.funnel_id) is None:
         raise _Moved  # deleted since the announcement: nothing to store
-    start = chunk.start
+    # subjects with events since the last watermark: their stored attempts from
+    # watermark - window on are computed again (everyone's, when there are too many)
+    start, again, touched = chunk.start, chunk.start, []
+    if chunk.watermark is not None:
+        again = max(chunk.sealed_from, chunk.watermark - spec.window)
+        found = await touched_subjects(conn, spec, chunk.watermark) if again < start else []
+        if found is None:
+            start = again
+        else:
+            touched = found
     await conn.execute(
-        "DELETE FROM funnel_attempts WHERE funnel_id = $1::uuid AND (t1 >= $2 OR t1 < $3)",
-        spec.funnel_id, start, chunk.sealed_from,
+        """DELETE FROM funnel_attempts WHERE funnel_id = $1::uuid
+           AND (t1 >= $2 OR t1 < $3 OR (t1 >= $4 AND subj = ANY($5::text[])))""",
+        spec.funnel_id, start, chunk.sealed_from, again, touched,
     )  # fmt: skip
     q = AttemptsSql(spec)
     fid = q.param(spec.funnel_id)
-    if chunk.watermark is not None:
-        # subjects with events since the last watermark: their stored attempts from
-        # watermark - window on are computed again (all of them, when too many)
-        again = max(chunk.sealed_from, chunk.watermark - spec.window)
-        touched = await touched_subjects(conn, spec, chunk.watermark) if again < start else []
-        if touched is None:
-            start = again
-            await conn.execute(
-                "DELETE FROM funnel_attempts WHERE funnel_id = $1::uuid AND t1 >= $2",
-                spec.funnel_id, start,
-            )  # fmt: skip
-        elif touched:
-            await conn.execute(
-                """DELETE FROM funnel_attempts WHERE funnel_id = $1::uuid AND t1 >= $2
-                   AND subj = ANY($3::text[])""",
-                spec.funnel_id, again, touched,
-            )  # fmt: skip
-            q.touched_from = f"{q.param(again)}::timestamptz"
-            q.touched = q.param(touched)
+    if touched:
+        q.touching(again, touched)
     sql = f"""{q.attempts()}
 INSERT INTO funnel_attempts (funnel_id, t1, subj, sid, depth, dur)
 SELECT {fid}::uuid, t1, subj, sid, depth, dur FROM att"""

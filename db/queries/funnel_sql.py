@@ -46,6 +46,11 @@ class FunnelSpec:
     count_by: CountBy
     ordering: Ordering
 
+    @property
+    def subject_column(self) -> str:
+        """The events column that names a subject: a visitor, or a session."""
+        return "visitor_id" if self.count_by == "VISITOR" else "session_id"
+
 
 #: Part of every rollup digest: bump it when the attempt rules or their SQL change, and
 #: every stored rollup is rebuilt.
@@ -75,8 +80,8 @@ class AttemptsSql:
         self.start = "$2::timestamptz"
         #: the parameter holding that bound when the rollup is read (else None)
         self.lb: str | None = None
-        #: subjects (a text[] parameter) whose attempts from ``touched_from`` to ``start``
-        #: are computed too: the stored ones are stale (they have newer events)
+        #: parameters (``touching``): subjects (text[]) whose attempts from
+        #: ``touched_from`` to ``start`` are computed too — the stored ones are stale
         self.touched: str | None = None
         self.touched_from: str | None = None
 
@@ -151,13 +156,17 @@ class AttemptsSql:
                                   f"event_type = 'pageview'{skip}"))  # fmt: skip
         return out
 
+    def touching(self, since: Any, subjects: Any) -> None:
+        """Also compute the attempts of ``subjects`` from ``since`` (before ``start``)."""
+        self.touched_from, self.touched = self.param(since), self.param(subjects)
+
     def _both(self, select: str, subj: str, where: str, cond: str) -> str:
         """``select … where AND cond``, plus the touched subjects' earlier events."""
         main = f"{select} {where} AND {cond}"
         if self.touched is None:
             return main
         earlier = (
-            f"FROM events WHERE website_id = $1 AND ts >= {self.touched_from}"
+            f"FROM events WHERE website_id = $1 AND ts >= {self.touched_from}::timestamptz"
             f" AND ts < {self.start} AND {subj} = ANY({self.touched}::text[])"
         )
         return f"SELECT * FROM (\n  {main}\n  UNION ALL {select} {earlier} AND {cond}) b"
@@ -166,7 +175,7 @@ class AttemptsSql:
         """CTEs ending in ``{name}(subj, sid, t1, depth, dur)``: one row per attempt with
         ``start <= t1 < $3`` (``start``: ``$2`` unless the rollup raised it)."""
         spec, n = self.spec, len(self.spec.steps)
-        subj = "visitor_id" if spec.count_by == "VISITOR" else "session_id"
+        subj = spec.subject_column
         strict = spec.ordering == "STRICT"
         branches = self.scans(subj, "$3::timestamptz + $4::interval")
         step1 = branches[0].replace(" + $4::interval", "", 1)
@@ -198,7 +207,8 @@ class AttemptsSql:
         else:
             ctes.append("g AS (SELECT *, sid AS sid1 FROM ev ORDER BY subj, ts DESC)")
         # touched subjects' rows reach back to touched_from; nobody else's before start
-        t1_in_range = f"m1 AND ts >= {self.touched_from or self.start} AND ts < $3"
+        lowest = f"{self.touched_from}::timestamptz" if self.touched_from else self.start
+        t1_in_range = f"m1 AND ts >= {lowest} AND ts < $3"
         if spec.ordering == "ANY":
             nexts = ", ".join(
                 f"min(ts) FILTER (WHERE m{k}) OVER w AS n{k}" for k in range(2, n + 1)
@@ -257,8 +267,7 @@ class AttemptsSql:
         fid = self.param(self.spec.funnel_id)
         self.lb = self.param(None)
         self.start = f"{self.lb}::timestamptz"
-        self.touched_from = f"{self.param(None)}::timestamptz"
-        self.touched = self.param(None)
+        self.touching(None, None)
         live = self.attempts("att_live")
         return f"""{live},
 att AS (
@@ -266,12 +275,12 @@ att AS (
   UNION ALL
   SELECT subj, sid, t1, depth, dur FROM funnel_attempts
   WHERE funnel_id = {fid}::uuid AND t1 >= $2::timestamptz AND t1 < {self.start}
-    AND NOT (t1 >= {self.touched_from} AND subj = ANY({self.touched}::text[])))"""
+    AND NOT (t1 >= {self.touched_from}::timestamptz AND subj = ANY({self.touched}::text[])))"""
 
     def fill(self, args: list[Any], lb: Any, touched_from: Any, touched: list[str]) -> None:
         """Set the rollup's parameters in ``args`` (the statement's whole argument list)."""
         assert self.lb and self.touched_from and self.touched
-        for slot, value in ((self.lb, lb), (self.touched_from.split("::")[0], touched_from),
+        for slot, value in ((self.lb, lb), (self.touched_from, touched_from),
                             (self.touched, touched)):  # fmt: skip
             args[int(slot[1:]) - 1] = value
 
