@@ -3,8 +3,9 @@
 Requests hand their validated rows to ``BatchWriter.write`` and wait. Flusher tasks
 take whatever is queued (up to ``batch_size`` rows, waiting at most ``batch_timeout``
 seconds for more) and write it in ONE transaction: COPY into a temporary table, then
-``INSERT … ON CONFLICT DO NOTHING`` into ``events`` and the session upserts computed
-from the rows actually inserted (so a resent event id is never counted twice). Every
+``INSERT … ON CONFLICT DO NOTHING`` into ``events`` (skipping ids the website already
+has, at any time) and the session upserts computed from the rows actually inserted (so
+a resent event id is never counted twice). Every
 waiting request is answered only after that transaction commits. If a group fails
 for a reason other than the database being unreachable, each request is retried
 alone so that one request's problem cannot sink another's rows.
@@ -54,10 +55,20 @@ CREATE_STAGING = (
     " ON COMMIT DELETE ROWS"
 )
 
+# An event id is stored once per website, whatever its time: a resent event whose time the
+# server chose (none sent, or outside the accepted skew) gets a new receive time, which the
+# unique index (website_id, id, ts) alone would not catch. The NOT EXISTS probe reads
+# that index's prefix; DISTINCT ON drops copies inside one batch (the earliest is kept).
+# Two copies committed by concurrent transactions can still both land: that index must
+# hold ts for TimescaleDB, so it cannot be unique on (website_id, id) alone.
 # `newer` is true when the stored session already starts earlier than this batch's part.
 MERGE_SQL = f"""
 WITH ins AS (
-    INSERT INTO events SELECT * FROM ingest_events ON CONFLICT DO NOTHING
+    INSERT INTO events
+    SELECT DISTINCT ON (website_id, id) * FROM ingest_events i
+    WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.website_id = i.website_id AND e.id = i.id)
+    ORDER BY website_id, id, ts
+    ON CONFLICT DO NOTHING
     RETURNING website_id, session_id, visitor_id, ts, id, event_type, page, {", ".join(_FIRST)}
 ), s AS (
     SELECT website_id, session_id,

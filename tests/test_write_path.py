@@ -143,6 +143,32 @@ async def test_resent_event_is_not_counted_twice(
     assert await pool.fetchval("SELECT pageviews FROM sessions WHERE website_id = $1", site) == 1
 
 
+async def test_resent_event_without_usable_time_is_not_counted_twice(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], pool: asyncpg.Pool
+) -> None:
+    """The server picks the receive time when none (or one outside the skew) is sent, so
+    each copy of a resent event gets another time: the id alone must still dedupe."""
+    site = await make_website(client, admin_headers)
+    no_time, stale = str(uuid.uuid4()), str(uuid.uuid4())
+    ev = tracker_event(site, id=no_time)
+    del ev["timestamp"]
+    old = tracker_event(site, id=stale, page="/old",
+                        timestamp=iso(datetime.now(UTC) - timedelta(days=3)))  # fmt: skip
+    for _ in range(2):
+        r = await client.post(  # the same batch twice, and each event twice in a batch
+            "/api/v1/analytics/event/batch", json={"siteId": site, "events": [ev, old, ev, old]}
+        )
+        assert r.status_code == 201, r.text
+    mutation = """mutation($in: TrackEventsInput!) { trackEvents(input: $in) { accepted } }"""
+    r = await client.post("/graphql", headers=admin_headers, json={"query": mutation, "variables": {
+        "in": {"websiteId": site, "events": [{"id": no_time, "visitorId": "lq2x8k3z9abcdefgh",
+                                              "page": "/pricing"}]}}})  # fmt: skip
+    assert r.status_code == 200 and "errors" not in r.json(), r.text
+    ids = await pool.fetch("SELECT id::text AS id FROM events WHERE website_id = $1", site)
+    assert sorted(r["id"] for r in ids) == sorted([no_time, stale])
+    assert await pool.fetchval("SELECT sum(pageviews) FROM sessions WHERE website_id = $1", site) == 2
+
+
 async def test_unknown_website_is_refused_and_nothing_stored(
     client: httpx.AsyncClient, pool: asyncpg.Pool
 ) -> None:
