@@ -143,9 +143,13 @@ async def track(rt: Runtime, req: TrackRequest) -> TrackResult:
     except UserError:
         counters.EVENTS_REJECTED.labels("invalid").inc(len(req.events))
         raise
-    header_ua = req.headers.get("user-agent")
-    geo_country, geo_city = rt.geo.lookup(ip) if rt.geo.configured else (None, None)
-    if geo_country is None:
+    # An import's request comes from the importing program, not from the visitors: its
+    # User-Agent and address say nothing about the events (no bot check, device or
+    # location from them; only the events' own userAgent, country and city count).
+    imported = req.mode == "import"
+    header_ua = None if imported else req.headers.get("user-agent")
+    geo_country, geo_city = rt.geo.lookup(ip) if rt.geo.configured and not imported else (None, None)
+    if geo_country is None and not imported:
         geo_country, geo_city = cdn_location(req.headers)
     kept: list[CleanEvent] = []
     bots = 0

@@ -91,3 +91,25 @@ async def test_seentics_events_dump_imports(
         "SELECT page, country FROM events WHERE website_id = $1 ORDER BY ts", site
     )
     assert [(r["page"], r["country"]) for r in got] == [("/", None), ("/pricing", "US")]
+
+
+async def test_import_ignores_the_importers_user_agent_and_location(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], pool: asyncpg.Pool
+) -> None:
+    """The request of an import comes from a program (here one a bot check would drop),
+    not from the visitors: only the events' own userAgent and location count."""
+    site = await make_website(client, admin_headers)
+    mutation = """mutation($in: ImportEventsInput!) {
+      importEvents(input: $in) { accepted userErrors { message } } }"""
+    when = (datetime.now(UTC) - timedelta(days=3)).isoformat()
+    events = [{"visitorId": "i1", "sessionId": "is1", "page": "/a", "timestamp": when},
+              {"visitorId": "i2", "sessionId": "is2", "page": "/b", "timestamp": when,
+               "userAgent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)"}]  # fmt: skip
+    headers = {**admin_headers, "user-agent": "Python-urllib/3.11", "cf-ipcountry": "FR"}
+    res = await gql(client, mutation, {"in": {"websiteId": site, "events": events}}, headers)
+    assert res["data"]["importEvents"] == {"accepted": 2, "userErrors": []}
+    rows = await pool.fetch(
+        "SELECT visitor_id, device, country FROM events WHERE website_id = $1 ORDER BY 1", site
+    )
+    assert [(r["visitor_id"], r["device"], r["country"]) for r in rows] == [
+        ("i1", None, None), ("i2", "mobile", None)]  # fmt: skip
