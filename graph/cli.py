@@ -4,7 +4,7 @@
     footfall migrate                    apply pending migrations and exit
     footfall writer [--name N]          commit queued events (INGEST_QUEUE=redis); run any number
     footfall doctor                     check database, TimescaleDB, Redis, GeoIP, assets
-    footfall website add ID --domain D [--timezone TZ] [--name N] [--public]
+    footfall website add ID --domain D [--timezone TZ] [--name N] [--public] [--owner ACCOUNT]
     footfall website list
     footfall token create --websites ID,ID|'*' --scope read|write|admin [--ttl 30d]
     footfall import FILE                NDJSON / CSV events (website_id on each line), with progress
@@ -103,7 +103,7 @@ async def _website_add(settings: Settings, args: argparse.Namespace) -> int:
         try:
             row = await websites.create(rt, Principal.superuser("cli"), {
                 "id": args.id, "domain": args.domain, "name": args.name,
-                "timezone": args.timezone, "is_public": args.public,
+                "timezone": args.timezone, "is_public": args.public, "owner_id": args.owner,
             })  # fmt: skip
         except UserError as exc:
             print(f"error: {exc.message}", file=sys.stderr)
@@ -168,6 +168,7 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--timezone", default="UTC")
     add.add_argument("--name")
     add.add_argument("--public", action="store_true")
+    add.add_argument("--owner", help="owning account (Seentics user id; privacy routes)")
     web.add_parser("list", help="list websites")
     tok = sub.add_parser("token", help="JWT tokens").add_subparsers(dest="action", required=True)
     create = tok.add_parser("create", help="create a token; prints it as the last word")

@@ -50,6 +50,16 @@ async def list_visible(rt: Runtime, who: Principal) -> list[WebsiteRow]:
     return [merged[k] for k in sorted(merged)]
 
 
+def _owner(value: Any) -> str | None:
+    """The owning account's id (the Seentics user id of the privacy routes), ≤ 255 chars."""
+    if value is None:
+        return None
+    owner = str(value).strip()
+    if not 1 <= len(owner) <= 255 or "\x00" in owner or "/" in owner:
+        raise UserError("ownerId: 1–255 characters, no '/'", ["ownerId"])
+    return owner
+
+
 async def create(rt: Runtime, who: Principal, values: dict[str, Any]) -> WebsiteRow:
     who.require_global("admin")
     website_id = str(values.get("id") or "").strip()
@@ -61,7 +71,7 @@ async def create(rt: Runtime, who: Principal, values: dict[str, Any]) -> Website
         "name": values.get("name"),
         "timezone": check_timezone(values.get("timezone") or "UTC"),
         "is_public": bool(values.get("is_public", False)),
-        "owner_id": values.get("owner_id"),
+        "owner_id": _owner(values.get("owner_id")),
     }
     try:
         site = await website_sql.insert(rt.pools.write, **row)
@@ -83,6 +93,8 @@ async def update(
             value = normalize_domain(value)
         elif key == "timezone":
             value = check_timezone(value)
+        elif key == "owner_id":
+            value = _owner(value)
         clean[key] = value
     site = await website_sql.update(rt.pools.write, website_id, clean)
     rt.websites.forget(website_id)

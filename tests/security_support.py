@@ -59,8 +59,14 @@ async def import_events(
     assert payload["userErrors"] == [] and payload["accepted"] == len(events), res
 
 
-async def set_owner(pool: Any, site: str, owner: str) -> None:
-    await pool.execute("UPDATE websites SET owner_id = $2 WHERE id = $1", site, owner)
+async def set_owner(
+    client: httpx.AsyncClient, headers: dict[str, str], site: str, owner: str
+) -> None:
+    """Make ``owner`` (an account id) own ``site`` through ``updateWebsite``."""
+    res = await gql(client, """mutation($i: UpdateWebsiteInput!) { updateWebsite(input: $i) {
+        website { ownerId } userErrors { message } } }""", {"i": {"id": site, "ownerId": owner}},
+        headers)  # fmt: skip
+    assert res["data"]["updateWebsite"] == {"website": {"ownerId": owner}, "userErrors": []}, res
 
 
 async def make_tenant(
@@ -69,7 +75,7 @@ async def make_tenant(
 ) -> Tenant:  # fmt: skip
     site = await make_website(client, admin, domain=domain)
     owner = f"user-{uuid.uuid4().hex[:8]}"
-    await set_owner(pool, site, owner)
+    await set_owner(client, admin, site, owner)
     visitor = f"v-{uuid.uuid4().hex[:8]}"
     await import_events(client, admin, site, [
         {"visitorId": visitor, "sessionId": f"s-{visitor}", "page": "/", "timestamp": recent(9),

@@ -100,10 +100,10 @@ async def account(client: httpx.AsyncClient, pool: Any) -> dict[str, Any]:
                     await make_website(client, GLOBAL, domain="two.example")])  # fmt: skip
     stranger = await make_website(client, GLOBAL, domain="three.example")
     for i, site in enumerate(sites):
-        await set_owner(pool, site, owner)
+        await set_owner(client, GLOBAL, site, owner)
         await visit(client, site, f"v{i}a", 2)
         await visit(client, site, f"v{i}b", 1, city="Lyon")
-    await set_owner(pool, stranger, "someone-else")
+    await set_owner(client, GLOBAL, stranger, "someone-else")
     await visit(client, stranger, "s", 2)
     res = await gql(client, """mutation($i: CreateFunnelInput!) { createFunnel(input: $i) {
         userErrors { code } } }""", {"i": {"websiteId": sites[0], "name": "F", "steps": [
@@ -160,6 +160,26 @@ async def test_account_delete(client: httpx.AsyncClient, pool: Any,
             "funnels": int(site == sites[0]),
         }
     assert len(await rows(pool, "events", stranger)) == 2
+
+
+async def test_owner_set_at_creation_is_what_account_routes_cover(
+    client: httpx.AsyncClient, pool: Any
+) -> None:
+    """``createWebsite(ownerId)`` is how an account comes to own a website (the account
+    routes find nothing otherwise); a bad owner id is a user error naming it."""
+    owner, site = f"acct-{uuid.uuid4().hex[:8]}", f"own-{uuid.uuid4().hex[:8]}"
+    create = """mutation($i: CreateWebsiteInput!) { createWebsite(input: $i) {
+        website { id ownerId } userErrors { field code } } }"""
+    bad = await gql(client, create, {"i": {"id": site, "domain": "own.example", "ownerId": "a/b"}},
+                    GLOBAL)  # fmt: skip
+    assert bad["data"]["createWebsite"]["userErrors"] == [{"field": ["ownerId"], "code": "INVALID"}]
+    res = await gql(client, create, {"i": {"id": site, "domain": "own.example", "ownerId": owner}},
+                    GLOBAL)  # fmt: skip
+    assert res["data"]["createWebsite"]["website"] == {"id": site, "ownerId": owner}
+    await visit(client, site, "v1", 2)
+    r = await client.delete(f"/api/v1/privacy/delete/{owner}", headers=GLOBAL)
+    assert r.status_code == 200, r.text
+    assert await rows(pool, "events", site) == []
 
 
 async def test_website_delete(client: httpx.AsyncClient, settings: Settings, pool: Any,

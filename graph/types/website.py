@@ -28,7 +28,17 @@ class Website:
         description="IANA time zone; ranges and buckets are local to it unless a query names one."
     )
     is_public: bool = strawberry.field(description="Readable without a token when true.")
+    owner: strawberry.Private[str | None]
     created_at: datetime = strawberry.field(description="When the website was added (UTC).")
+
+    @strawberry.field(
+        description="The account (Seentics user id) that owns the website: the account "
+        "privacy routes (/api/v1/privacy/{export,delete,anonymize}/:user_id) cover the "
+        "websites it owns. Null: no account, or the caller lacks admin scope on the website."
+    )
+    def owner_id(self, info: Info[Context, None]) -> str | None:
+        who = info.context.principal
+        return self.owner if who.has("admin") and who.owns(str(self.id)) else None
 
     # --- stats (owned by graph/types/stats.py) ---
     @strawberry.field(description="Metrics over a range (see Stats).")
@@ -49,7 +59,9 @@ class Website:
     async def events(
         self,
         info: Info[Context, None],
-        first: Annotated[int, strawberry.argument(description="Events per page, 1–100.")] = 50,
+        first: Annotated[
+            int | None, strawberry.argument(description="Events per page, 1–100.")
+        ] = 50,
         after: Annotated[
             str | None, strawberry.argument(description="pageInfo.endCursor of the last page.")
         ] = None,
@@ -58,6 +70,7 @@ class Website:
         ] = None,
         filters: FiltersArg = None,
     ) -> event_types.EventConnection:
+        first = 50 if first is None else first  # null: the default
         return await event_types.resolve_events(self, info, first, after, range, filters)
 
     # --- funnels (owned by graph/types/funnel.py) ---
@@ -66,17 +79,22 @@ class Website:
         self,
         info: Info[Context, None],
         active_only: Annotated[
-            bool, strawberry.argument(description="Only active funnels (loaded by the tracker).")
+            bool | None,
+            strawberry.argument(description="Only active funnels (loaded by the tracker)."),
         ] = False,
     ) -> list[funnel_types.Funnel]:
-        return await funnel_types.resolve_funnels(self, info, active_only)
+        return await funnel_types.resolve_funnels(self, info, bool(active_only))
 
     @classmethod
     def of(cls, row: WebsiteRow) -> Website:
         return cls(
             id=strawberry.ID(row.id), domain=row.domain, name=row.name, timezone=row.timezone,
-            is_public=row.is_public, created_at=row.created_at,
+            is_public=row.is_public, owner=row.owner_id, created_at=row.created_at,
         )  # fmt: skip
+
+
+#: The website operations name the website ``websiteId``; these inputs call it ``id``.
+_INPUT_ID = {"websiteId": "id"}
 
 
 @strawberry.input(description="A new website. Needs an admin token for all websites.")
@@ -86,6 +104,9 @@ class CreateWebsiteInput:
     name: str | None = strawberry.field(default=None, description="Display name.")
     timezone: str = strawberry.field(default="UTC", description="IANA time zone.")
     is_public: bool = strawberry.field(default=False, description="Readable without a token.")
+    owner_id: str | None = strawberry.field(
+        default=None, description="Owning account (Seentics user id, ≤ 255 chars)."
+    )
 
 
 @strawberry.input(description="Changes to a website; omitted fields stay as they are.")
@@ -95,6 +116,9 @@ class UpdateWebsiteInput:
     name: str | None = strawberry.field(default=None, description="New display name.")
     timezone: str | None = strawberry.field(default=None, description="New IANA time zone.")
     is_public: bool | None = strawberry.field(default=None, description="New public flag.")
+    owner_id: str | None = strawberry.field(
+        default=None, description="New owning account (Seentics user id, ≤ 255 chars)."
+    )
 
 
 @strawberry.input(description="The website to delete, with all its events and funnels.")
@@ -138,7 +162,7 @@ class WebsiteMutations:
         ctx = info.context
         row, errors = await attempt(ops.create(ctx.runtime, ctx.principal, {
             "id": str(input.id), "domain": input.domain, "name": input.name,
-            "timezone": input.timezone, "is_public": input.is_public,
+            "timezone": input.timezone, "is_public": input.is_public, "owner_id": input.owner_id,
         }))  # fmt: skip
         return WebsitePayload(website=Website.of(row) if row else None, user_errors=errors)
 
@@ -153,10 +177,12 @@ class WebsiteMutations:
     ) -> WebsitePayload:
         ctx = info.context
         changes = {"domain": input.domain, "name": input.name, "timezone": input.timezone,
-                   "is_public": input.is_public}  # fmt: skip
+                   "is_public": input.is_public, "owner_id": input.owner_id}  # fmt: skip
         if input.name is None:
             changes.pop("name")
-        row, errors = await attempt(ops.update(ctx.runtime, ctx.principal, str(input.id), changes))
+        row, errors = await attempt(
+            ops.update(ctx.runtime, ctx.principal, str(input.id), changes), _INPUT_ID
+        )
         return WebsitePayload(website=Website.of(row) if row else None, user_errors=errors)
 
     @strawberry.mutation(description="Delete a website and all its data (admin scope on it).")
@@ -169,4 +195,6 @@ class WebsiteMutations:
         ],
     ) -> DeletePayload:
         ctx = info.context
-        return await deleted(input.id, ops.delete(ctx.runtime, ctx.principal, str(input.id)))
+        return await deleted(
+            input.id, ops.delete(ctx.runtime, ctx.principal, str(input.id)), _INPUT_ID
+        )
