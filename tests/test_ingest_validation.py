@@ -80,6 +80,41 @@ async def test_bad_event_in_graphql_is_a_user_error(
     assert await count(pool, site) == 0
 
 
+async def test_graphql_user_errors_name_the_inputs_own_fields(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], pool: asyncpg.Pool, site: str
+) -> None:
+    """Paths use the GraphQL input's names (camelCase ``eventType``, ``websiteId``,
+    ``id``), not the tracker payload's (``event_type``, ``siteId``)."""
+    track = """mutation($i: TrackEventsInput!) { trackEvents(input: $i) {
+        userErrors { field code } } }"""
+    res = await gql(client, track, {"i": {"websiteId": site, "events": [
+        {"page": "/ok"}, {"page": "/ok", "eventType": "x" * 101}]}})  # fmt: skip
+    assert res["data"]["trackEvents"]["userErrors"] == [
+        {"field": ["events", "1", "eventType"], "code": "TOO_LONG"}]  # fmt: skip
+    res = await gql(client, track, {"i": {"websiteId": "no-such-site", "events": [{}]}})
+    assert res["data"]["trackEvents"]["userErrors"][0]["field"] == ["websiteId"]
+    res = await gql(client, """mutation { deleteWebsite(input: {id: "no-such-site"}) {
+        userErrors { field code } } }""", headers=admin_headers)  # fmt: skip
+    assert res["data"]["deleteWebsite"]["userErrors"] == [{"field": ["id"], "code": "NOT_FOUND"}]
+    assert await count(pool, site) == 0
+
+
+async def test_explicit_null_arguments_take_their_defaults(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], site: str
+) -> None:
+    """graphql.md declares these arguments nullable with a default (``limit: Int = 10``)."""
+    q = """query($id: ID!) { website(id: $id) {
+      stats(range: {preset: LAST_7_DAYS}) { summary(compare: null) { visitors previous { visits } }
+        breakdown(dimension: PAGE, limit: null, offset: null) { totalRows } }
+      realtime { topPages(limit: null) { value } }
+      events(first: null) { edges { cursor } }
+      funnels(activeOnly: null) { id } } }"""
+    res = await gql(client, q, {"id": site}, admin_headers)
+    assert "errors" not in res, res
+    stats = res["data"]["website"]["stats"]
+    assert stats["summary"]["previous"] is None and stats["breakdown"]["totalRows"] == 0
+
+
 @pytest.mark.parametrize(
     ("body", "status", "needle"),
     [

@@ -37,12 +37,23 @@ class UserError:
     code: UserErrorCode = strawberry.field(description="Machine-readable reason.")
 
     @classmethod
-    def of(cls, exc: UserErrorExc, prefix: list[str] | None = None) -> UserError:
+    def of(
+        cls, exc: UserErrorExc, prefix: list[str] | None = None, rename: dict[str, str] | None = None
+    ) -> UserError:
+        """The GraphQL form of ``exc``: its field path in the input's own (camelCase)
+        names — the operations name fields as the REST payloads do (``event_type``,
+        ``siteId``); ``rename`` maps a path segment to this mutation's input field."""
         try:
             code = UserErrorCode(exc.code)
         except ValueError:
             code = UserErrorCode.INVALID
-        return cls(field=[*(prefix or []), *exc.field] or None, message=exc.message, code=code)
+        path = [(rename or {}).get(p, _camel(p)) for p in exc.field]
+        return cls(field=[*(prefix or []), *path] or None, message=exc.message, code=code)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 @strawberry.type(description="Result of a delete mutation.")
@@ -53,16 +64,20 @@ class DeletePayload:
     user_errors: list[UserError] = strawberry.field(description="Why nothing was deleted.")
 
 
-async def attempt(op: Awaitable[T]) -> tuple[T | None, list[UserError]]:
+async def attempt(
+    op: Awaitable[T], rename: dict[str, str] | None = None
+) -> tuple[T | None, list[UserError]]:
     """Await a mutation's operation; a ``UserError`` becomes the payload's userErrors
     (business failures are data, not top-level errors — nothing was changed)."""
     try:
         return await op, []
     except UserErrorExc as exc:
-        return None, [UserError.of(exc)]
+        return None, [UserError.of(exc, rename=rename)]
 
 
-async def deleted(deleted_id: strawberry.ID, op: Awaitable[object]) -> DeletePayload:
+async def deleted(
+    deleted_id: strawberry.ID, op: Awaitable[object], rename: dict[str, str] | None = None
+) -> DeletePayload:
     """The ``DeletePayload`` of a delete operation."""
-    _, errors = await attempt(op)
+    _, errors = await attempt(op, rename)
     return DeletePayload(deleted_id=None if errors else deleted_id, user_errors=errors)

@@ -94,10 +94,10 @@ class Funnel:
         range: RangeArg,
         timezone: TimeZoneArg = None,
         compare: Annotated[
-            bool, strawberry.argument(description="Also compute `previous`.")
+            bool | None, strawberry.argument(description="Also compute `previous`.")
         ] = False,
     ) -> FunnelReport:
-        return await _report(info, self.row, range, timezone, compare)
+        return await _report(info, self.row, range, timezone, bool(compare))
 
     @classmethod
     def of(cls, row: FunnelRow) -> Funnel:
@@ -200,7 +200,8 @@ class FunnelQuery:
         range: RangeArg,
         timezone: TimeZoneArg = None,
         compare: Annotated[
-            bool, strawberry.argument(description="Also compute each report's `previous`.")
+            bool | None,
+            strawberry.argument(description="Also compute each report's `previous`."),
         ] = False,
     ) -> list[FunnelReport]:
         if len(ids) > report_ops.MAX_COMPARE:
@@ -210,7 +211,9 @@ class FunnelQuery:
         rows = await ops.get_many_visible(ctx.runtime, ctx.principal, [str(i) for i in ids])
         visible = [r for r in rows if r is not None]
         return list(
-            await asyncio.gather(*(_report(info, r, range, timezone, compare) for r in visible))
+            await asyncio.gather(
+                *(_report(info, r, range, timezone, bool(compare)) for r in visible)
+            )
         )
 
 

@@ -152,8 +152,9 @@ class Stats:
     async def summary(
         self,
         info: Info[Context, None],
-        compare: Annotated[bool, strawberry.argument(description=d.SUMMARY_COMPARE)] = False,
+        compare: Annotated[bool | None, strawberry.argument(description=d.SUMMARY_COMPARE)] = False,
     ) -> Summary:
+        compare = bool(compare)  # null: the default
         loader = _stats_loader(info)
         keys = [st.StatsKey(self.scope, "summary")]
         if compare:
@@ -189,12 +190,15 @@ class Stats:
             str | None, strawberry.argument(description="Property key (PROPERTY only).")
         ] = None,
         limit: Annotated[
-            int, strawberry.argument(description=f"Rows, 1–{d.MAX_BREAKDOWN_LIMIT}.")
+            int | None, strawberry.argument(description=f"Rows, 1–{d.MAX_BREAKDOWN_LIMIT}.")
         ] = 10,
         offset: Annotated[
-            int, strawberry.argument(description=f"Rows skipped, 0–{d.MAX_BREAKDOWN_OFFSET}.")
+            int | None,
+            strawberry.argument(description=f"Rows skipped, 0–{d.MAX_BREAKDOWN_OFFSET}."),
         ] = 0,
     ) -> Breakdown:
+        limit = 10 if limit is None else limit  # null: the default
+        offset = offset or 0
         with graphql_errors():
             prop = check_dimension(dimension.value, property)
             if not 1 <= limit <= d.MAX_BREAKDOWN_LIMIT:
@@ -224,8 +228,9 @@ class Realtime:
     @strawberry.field(description=d.TOP_PAGES)
     def top_pages(
         self,
-        limit: Annotated[int, strawberry.argument(description=f"1–{d.MAX_TOP_PAGES}.")] = 5,
+        limit: Annotated[int | None, strawberry.argument(description=f"1–{d.MAX_TOP_PAGES}.")] = 5,
     ) -> list[BreakdownRow]:
+        limit = 5 if limit is None else limit  # null: the default
         if not 1 <= limit <= d.MAX_TOP_PAGES:
             raise GraphQLError(f"limit: must be between 1 and {d.MAX_TOP_PAGES}",
                                extensions={"code": "BAD_USER_INPUT", "field": "limit"})  # fmt: skip

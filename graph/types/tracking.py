@@ -78,6 +78,15 @@ class TrackEventsPayload:
     user_errors: list[UserError] = strawberry.field(description="Why nothing was stored.")
 
 
+@strawberry.type(description="What was imported; on error nothing was.")
+class ImportEventsPayload(TrackEventsPayload):
+    pass
+
+
+#: The tracking operation names the website as the tracker does (``siteId``).
+_SITE = {"siteId": "websiteId"}
+
+
 def _raw(ev: EventInput) -> dict[str, Any]:
     raw = snake_keys({k: v for k, v in vars(ev).items()})
     if isinstance(ev.timestamp, datetime):
@@ -87,9 +96,14 @@ def _raw(ev: EventInput) -> dict[str, Any]:
     return raw
 
 
+def _refused(error: UserError) -> tuple[int, list[strawberry.ID | None], list[UserError]]:
+    return 0, [], [error]
+
+
 async def _track(
     info: Info[Context, None], data: TrackEventsInput | ImportEventsInput, mode: Mode
-) -> TrackEventsPayload:
+) -> tuple[int, list[strawberry.ID | None], list[UserError]]:
+    """(accepted, event ids, user errors) of a track or import mutation."""
     ctx = info.context
     site_id = str(data.website_id)
     if mode == "import":
@@ -97,7 +111,7 @@ async def _track(
             site = await ctx.runtime.websites.get(site_id)
             ctx.principal.require("write", site, site_id)
         except UserErrorExc as exc:
-            return TrackEventsPayload(accepted=0, event_ids=[], user_errors=[UserError.of(exc)])
+            return _refused(UserError.of(exc, rename=_SITE))
     headers = {k.lower(): v for k, v in ctx.request.headers.items()}
     req = TrackRequest(
         site_id,
@@ -111,21 +125,19 @@ async def _track(
     try:
         result = await track(ctx.runtime, req)
     except UserErrorExc as exc:
-        return TrackEventsPayload(accepted=0, event_ids=[], user_errors=[UserError.of(exc)])
+        return _refused(UserError.of(exc, rename=_SITE))
     except Refused as exc:
         code = (
             UserErrorCode.RATE_LIMITED if isinstance(exc, RateLimited) else UserErrorCode.FORBIDDEN
         )
-        err = UserError(field=None, message=exc.message, code=code)
-        return TrackEventsPayload(accepted=0, event_ids=[], user_errors=[err])
+        return _refused(UserError(field=None, message=exc.message, code=code))
     except ServiceUnavailable as exc:
         message = (
             exc.message if isinstance(exc, Overloaded) else "database unavailable, retry later"
         )
-        err = UserError(field=None, message=message, code=UserErrorCode.UNAVAILABLE)
-        return TrackEventsPayload(accepted=0, event_ids=[], user_errors=[err])
+        return _refused(UserError(field=None, message=message, code=UserErrorCode.UNAVAILABLE))
     ids = [strawberry.ID(i) if i else None for i in result.event_ids]
-    return TrackEventsPayload(accepted=result.stored, event_ids=ids, user_errors=[])
+    return result.stored, ids, []
 
 
 @strawberry.type
@@ -143,7 +155,8 @@ class TrackingMutations:
             strawberry.argument(description="The mutation's input (see its fields)."),
         ],
     ) -> TrackEventsPayload:
-        return await _track(info, input, "public")
+        accepted, ids, errors = await _track(info, input, "public")
+        return TrackEventsPayload(accepted=accepted, event_ids=ids, user_errors=errors)
 
     @strawberry.mutation(description="Import historical events (write scope; any past time).")
     async def import_events(
@@ -153,5 +166,6 @@ class TrackingMutations:
             ImportEventsInput,
             strawberry.argument(description="The mutation's input (see its fields)."),
         ],
-    ) -> TrackEventsPayload:
-        return await _track(info, input, "import")
+    ) -> ImportEventsPayload:
+        accepted, ids, errors = await _track(info, input, "import")
+        return ImportEventsPayload(accepted=accepted, event_ids=ids, user_errors=errors)
