@@ -160,9 +160,9 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
 def create_app(settings: Settings) -> Starlette:
     gql = FootfallGraphQL(schema, settings, graphql_ide="graphiql")
     routes: list[BaseRoute] = [
-        Route("/health", health, methods=["GET"]),
-        Route("/ready", ready, methods=["GET"]),
-        Route("/metrics", _metrics, methods=["GET"]),
+        *_both("/health", health, ["GET"]),
+        *_both("/ready", ready, ["GET"]),
+        *_both("/metrics", _metrics, ["GET"]),
         *_both("/api/v1/analytics/event", track_event, ["POST"]),
         *_both("/api/v1/analytics/event/batch", track_batch, ["POST"]),
         *_both("/api/v1/funnels/track", track_funnel, ["POST"]),

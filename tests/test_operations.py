@@ -91,6 +91,8 @@ async def test_health_and_ready(client: httpx.AsyncClient) -> None:
     assert body["timescale"] is False and body["hypertable"] is False
     assert datetime.strptime(body["timestamp"], "%Y-%m-%dT%H:%M:%SZ")
     assert (await client.get("/ready")).json() == {"ready": True}
+    for path in ("/health/", "/ready/", "/metrics/"):  # rest-compat: no redirects
+        assert (await client.get(path)).status_code == 200, path
 
 
 async def test_migrations_are_safe_from_two_processes_at_once() -> None:
