@@ -309,13 +309,20 @@ async def test_deleted_funnel_takes_its_attempts(
 
 async def _stored_equals_fresh(pool: asyncpg.Pool, spec: Any) -> int:
     """Stored attempts of the sealed interval against the same attempts computed from
-    events now: the number of rows that differ (either way)."""
+    events now: the number of rows that differ (either way). That includes p1..pn (the
+    previous attempt reaching each step; one before the interval counts as none)."""
     st = await _state(pool, spec.funnel_id)
     q = AttemptsSql(spec)
     fid = q.param(spec.funnel_id)
+    ks = range(1, len(spec.steps) + 1)
+    fresh_p = ", ".join(f"CASE WHEN depth >= {k} THEN max(t1) FILTER (WHERE depth >= {k}) OVER w"
+                        " END" for k in ks)  # fmt: skip
+    kept_p = ", ".join(f"CASE WHEN p{k} >= $2 THEN p{k} END" for k in ks)
     sql = f"""{q.attempts()},
-fresh AS (SELECT t1, subj, sid, depth::int, dur FROM att),
-kept AS (SELECT t1, subj, sid, depth::int, dur FROM funnel_attempts
+fresh AS (SELECT t1, subj, sid, depth::int, dur, ARRAY[{fresh_p}] AS p FROM att
+          WINDOW w AS (PARTITION BY subj ORDER BY t1, sid
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)),
+kept AS (SELECT t1, subj, sid, depth::int, dur, ARRAY[{kept_p}] AS p FROM funnel_attempts
          WHERE funnel_id = {fid}::uuid AND t1 >= $2 AND t1 < $3)
 SELECT * FROM (SELECT * FROM fresh EXCEPT ALL SELECT * FROM kept) a
 UNION ALL SELECT * FROM (SELECT * FROM kept EXCEPT ALL SELECT * FROM fresh) b"""

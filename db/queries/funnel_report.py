@@ -97,22 +97,69 @@ async def counts(
     """Per-step reached counts and time-to-convert stats over ``[start, end)``."""
     q = AttemptsSql(spec)
     n = len(spec.steps)
-    head = _attempts(q, rollup)
     edges = histogram_edges(spec.window.total_seconds())
     reached = ", ".join(
         ["count(*)"] + [f"count(*) FILTER (WHERE depth >= {k})" for k in range(2, n + 1)]
     )
     cum = ", ".join(f"count(dur) FILTER (WHERE dur <= {e!r})" for e in edges)
-    sql = f"""{head},
+    stats = f"""avg(dur)::float8 AS mean,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY dur) AS median, ARRAY[{cum}]::int[] AS cum"""
+    if rollup:
+        sql = _counts_with_rollup(q, reached, stats)
+    else:
+        sql = f"""{q.attempts()},
 per AS (SELECT subj, max(depth) AS depth, min(dur) AS dur FROM att GROUP BY subj)
-SELECT ARRAY[{reached}]::int[] AS reached, avg(dur)::float8 AS mean,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY dur) AS median,
-       ARRAY[{cum}]::int[] AS cum
+SELECT ARRAY[{reached}]::int[] AS reached, NULL::int[] AS firsts, NULL::int[] AS mixed,
+       {stats}
 FROM per"""
     [row] = await _fetch(pool, q, sql, start, end)
+    got: list[int] = list(row["reached"])
+    if row["firsts"] is not None:
+        got = [a + b - c for a, b, c in zip(got, row["firsts"], row["mixed"], strict=True)]
     cumulative: list[int] = list(row["cum"])
     hist = [(edge, cumulative[i] - (cumulative[i - 1] if i else 0)) for i, edge in enumerate(edges)]
-    return ReportCounts(list(row["reached"]), row["mean"], row["median"], hist)
+    return ReportCounts(got, row["mean"], row["median"], hist)
+
+
+def _counts_with_rollup(q: AttemptsSql, reached: str, stats: str) -> str:
+    """``counts`` over the stored attempts without grouping them by subject (the cost of
+    a report was a hash table of every subject of the range):
+
+    * ``firsts``: a subject whose attempts are all stored reaches step k once per first
+      attempt reaching k in the range — a stored attempt with ``depth >= k`` and
+      ``p<k>`` (the previous one reaching k, migration 010) before ``$2`` or none.
+      Counted over every stored attempt of the range (one plain aggregate), minus the
+      same count over the stored attempts of the subjects in ``mix`` (``mixed``: read
+      by subject, few; excluding them from the big scan instead cost a hash probe per
+      row, about a third of the statement);
+    * ``mix``: subjects with attempts computed from events (``att_live``: touched and
+      recent subjects), grouped with their stored ones;
+    * time to convert: per converted subject the shortest of its converted attempts
+      (``dur`` is set on those only; the partial index ``funnel_attempts_converted``).
+    ``reached`` (mix) + ``firsts`` - ``mixed`` is the answer."""
+    n = len(q.spec.steps)
+    firsts = ", ".join(
+        f"count(*) FILTER (WHERE depth >= {k} AND (p{k} IS NULL OR p{k} < $2::timestamptz))"
+        for k in range(1, n + 1)
+    )
+    alone = "NOT EXISTS (SELECT 1 FROM ls WHERE ls.subj = st.subj)"
+    return f"""{q.rollup_parts()},
+ls AS (SELECT DISTINCT subj FROM att_live),
+mix AS (
+  SELECT subj, max(depth) AS depth, min(dur) AS dur FROM (
+    SELECT subj, depth, dur FROM att_live
+    UNION ALL
+    SELECT st.subj, st.depth, st.dur FROM st WHERE st.subj IN (SELECT subj FROM ls)) m
+  GROUP BY subj),
+conv AS (
+  SELECT min(dur) AS dur FROM st WHERE dur IS NOT NULL AND {alone} GROUP BY subj
+  UNION ALL
+  SELECT dur FROM mix WHERE dur IS NOT NULL)
+SELECT (SELECT ARRAY[{reached}]::int[] FROM mix) AS reached,
+       (SELECT ARRAY[{firsts}]::int[] FROM st) AS firsts,
+       (SELECT ARRAY[{firsts}]::int[] FROM st WHERE st.subj IN (SELECT subj FROM ls)) AS mixed,
+       {stats}
+FROM conv"""
 
 
 def _best(q: AttemptsSql, rollup: bool) -> str:

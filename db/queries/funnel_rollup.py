@@ -243,9 +243,7 @@ async def _compute(conn: asyncpg.Connection, spec: FunnelSpec, chunk: _Chunk) ->
     fid = q.param(spec.funnel_id)
     if touched:
         q.touching(again, touched)
-    sql = f"""{q.attempts()}
-INSERT INTO funnel_attempts (funnel_id, t1, subj, sid, depth, dur)
-SELECT {fid}::uuid, t1, subj, sid, depth, dur FROM att"""
+    sql = q.attempts() + q.stored_insert(fid)
     await conn.execute(tag(sql), spec.website_id, start, chunk.end, spec.window, *q.args)
     moved = await conn.fetchval(
         """UPDATE funnel_rollups SET sealed_until = $2, sealing_to = $2, watermark = $5

@@ -53,8 +53,10 @@ class FunnelSpec:
 
 
 #: Part of every rollup digest: bump it when the attempt rules or their SQL change, and
-#: every stored rollup is rebuilt.
-ATTEMPT_RULES_VERSION = 1
+#: every stored rollup is rebuilt. 2: stored attempts carry p1..pn (migration 010).
+ATTEMPT_RULES_VERSION = 2
+#: Columns p1..p20 of ``funnel_attempts`` (a funnel has at most 20 steps).
+MAX_FIRSTS = 20
 
 
 def spec_hash(spec: FunnelSpec) -> str:
@@ -256,26 +258,58 @@ class AttemptsSql:
         )
         return "WITH " + ",\n".join(ctes)
 
-    def attempts_with_rollup(self) -> str:
-        """As ``attempts()``, but attempts with ``$2 <= t1 < lb`` come from
-        ``funnel_attempts`` and only ``lb <= t1 < $3`` are computed from events — except
-        for the *touched* subjects (with events at or after the rollup's watermark),
-        whose attempts from ``touched_from`` on are computed, not read. ``lb``,
-        ``touched_from`` and ``touched`` are parameters that the caller sets with
-        ``fill`` from ``db.queries.funnel_rollup.bounds``, read in the same snapshot
-        (known values, so the scans are planned for them)."""
+    def rollup_parts(self) -> str:
+        """CTEs ``att_live`` (attempts computed from events) and ``st`` (stored attempts,
+        not materialized): attempts with ``$2 <= t1 < lb`` come from ``funnel_attempts``
+        and only ``lb <= t1 < $3`` are computed from events — except for the *touched*
+        subjects (with events at or after the rollup's watermark), whose attempts from
+        ``touched_from`` on are computed, not read. ``lb``, ``touched_from`` and
+        ``touched`` are parameters that the caller sets with ``fill`` from
+        ``db.queries.funnel_rollup.bounds``, read in the same snapshot (known values, so
+        the scans are planned for them)."""
         fid = self.param(self.spec.funnel_id)
         self.lb = self.param(None)
         self.start = f"{self.lb}::timestamptz"
         self.touching(None, None)
         live = self.attempts("att_live")
         return f"""{live},
+st AS NOT MATERIALIZED (
+  SELECT * FROM funnel_attempts
+  WHERE funnel_id = {fid}::uuid AND t1 >= $2::timestamptz AND t1 < {self.start}
+    AND NOT (t1 >= {self.touched_from}::timestamptz AND subj = ANY({self.touched}::text[])))"""
+
+    def attempts_with_rollup(self) -> str:
+        """As ``attempts()``, reading the stored attempts (``rollup_parts``)."""
+        return f"""{self.rollup_parts()},
 att AS (
   SELECT subj, sid, t1, depth, dur FROM att_live
   UNION ALL
-  SELECT subj, sid, t1, depth, dur FROM funnel_attempts
-  WHERE funnel_id = {fid}::uuid AND t1 >= $2::timestamptz AND t1 < {self.start}
-    AND NOT (t1 >= {self.touched_from}::timestamptz AND subj = ANY({self.touched}::text[])))"""
+  SELECT subj, sid, t1, depth, dur FROM st)"""
+
+    def stored_insert(self, fid: str) -> str:
+        """``INSERT`` of the attempts (``attempts()``, run first) into ``funnel_attempts``
+        with p1..pn (migration 010): per attempt and step k <= depth, t1 of the subject's
+        latest earlier attempt reaching k — among this statement's attempts (ordered by
+        t1, sid) or else among those stored already, which all lie before them (the
+        sealer deletes the stored attempts it computes again first)."""
+        n = len(self.spec.steps)
+        ks = range(1, n + 1)
+        carry = ", ".join(f"max(f.t1) FILTER (WHERE f.depth >= {k}) AS c{k}" for k in ks)
+        firsts = ", ".join(
+            f"CASE WHEN a.depth >= {k} THEN coalesce(max(a.t1) FILTER (WHERE a.depth >= {k})"
+            f" OVER w, c.c{k}) END"
+            for k in ks
+        )
+        names = ", ".join(f"p{k}" for k in ks)
+        return f""",
+carry AS (
+  SELECT f.subj, {carry} FROM funnel_attempts f
+  WHERE f.funnel_id = {fid}::uuid AND f.subj IN (SELECT subj FROM att) GROUP BY f.subj)
+INSERT INTO funnel_attempts (funnel_id, t1, subj, sid, depth, dur, {names})
+SELECT {fid}::uuid, a.t1, a.subj, a.sid, a.depth, a.dur, {firsts}
+FROM att a LEFT JOIN carry c ON c.subj = a.subj
+WINDOW w AS (PARTITION BY a.subj ORDER BY a.t1, a.sid
+             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"""
 
     def fill(self, args: list[Any], lb: Any, touched_from: Any, touched: list[str]) -> None:
         """Set the rollup's parameters in ``args`` (the statement's whole argument list)."""
