@@ -22,6 +22,7 @@ from resolvers.errors import NotFound, Overloaded, Refused, ServiceUnavailable, 
 from resolvers.event_input import CleanEvent, Mode, validate_event
 from resolvers.protection import protect
 from resolvers.runtime import Runtime
+from resolvers.session_claims import NewSession, claims_of
 
 MAX_TRACK_EVENTS = 500
 MAX_IMPORT_EVENTS = 10_000
@@ -72,23 +73,43 @@ def _visitor_hash(salt: bytes, website_id: str, ip: str | None, ua: str | None) 
 
 
 async def _assign_sessions(rt: Runtime, website_id: str, events: list[CleanEvent]) -> None:
-    """Give events without ``session_id`` their visitor's session (< 30 min since its
-    last event) or a new one; events of one visitor are chained in time order."""
+    """Give events without ``session_id`` their visitor's session (< 30 min of event time
+    since its last event) or a new one; events of one visitor are chained in time order.
+
+    The latest sessions come from the database (committed events only). A run of events
+    that would start a new session is claimed in ``resolvers.session_claims`` first, so
+    parallel requests of one visitor (not yet committed) join one new session."""
     missing = [e for e in events if e.session_id is None]
     if not missing:
         return
-    visitors = sorted({e.visitor_id for e in missing if e.visitor_id})
-    latest = await identity_sql.latest_sessions(rt.pools.write, website_id, visitors)
-    state: dict[str, tuple[str, datetime]] = dict(latest)
+    by_visitor: dict[str, list[CleanEvent]] = {}
     for ev in sorted(missing, key=lambda e: e.ts):
         assert ev.visitor_id is not None
-        current = state.get(ev.visitor_id)
-        if current is not None and abs(ev.ts - current[1]) < SESSION_GAP:
-            sid, last = current[0], max(current[1], ev.ts)
-        else:
-            sid, last = uuid.uuid4().hex, ev.ts
-        ev.session_id = sid
-        state[ev.visitor_id] = (sid, last)
+        by_visitor.setdefault(ev.visitor_id, []).append(ev)
+    latest = await identity_sql.latest_sessions(rt.pools.write, website_id, sorted(by_visitor))
+    runs: list[NewSession] = []
+    run_events: list[list[CleanEvent]] = []
+    for visitor_id, evs in by_visitor.items():
+        current = latest.get(visitor_id)  # (session id, last event time); None: no session
+        fresh = False  # ``current`` is this request's new (not yet claimed) session
+        for ev in evs:
+            if current is not None and abs(ev.ts - current[1]) < SESSION_GAP:
+                current = (current[0], max(current[1], ev.ts))
+                if fresh:
+                    runs[-1] = runs[-1]._replace(last=current[1])
+                    run_events[-1].append(ev)
+                else:
+                    ev.session_id = current[0]
+                continue
+            current, fresh = (uuid.uuid4().hex, ev.ts), True
+            runs.append(NewSession(visitor_id, current[0], ev.ts, ev.ts))
+            run_events.append([ev])
+    if not runs:
+        return
+    claimed = await claims_of(rt).resolve(website_id, runs, SESSION_GAP)
+    for sid, evs in zip(claimed, run_events, strict=True):
+        for ev in evs:
+            ev.session_id = sid
 
 
 def _row(ev: CleanEvent, domain: str, received: datetime) -> EventRow:

@@ -26,7 +26,10 @@ async def salt_for(pool: asyncpg.Pool, day: date) -> bytes:
 async def latest_sessions(
     pool: asyncpg.Pool, website_id: str, visitor_ids: list[str]
 ) -> dict[str, tuple[str, datetime]]:
-    """Each visitor's most recent session: ``{visitor_id: (session_id, last_seen)}``."""
+    """Each visitor's most recent session: ``{visitor_id: (session_id, last_seen)}``.
+
+    Committed events only: sessions of requests still in flight are not seen here
+    (``resolvers.session_claims`` covers those)."""
     async with translated():
         rows = await pool.fetch(
             """SELECT DISTINCT ON (visitor_id) visitor_id, session_id, last_seen
