@@ -198,7 +198,9 @@ async def track(rt: Runtime, req: TrackRequest) -> TrackResult:
         counters.BOTS_DROPPED.inc(bots)
     try:
         await _assign_sessions(rt, website.id, kept)
-        result = await rt.writer.write([_row(ev, website.domain, received) for ev in kept])
+        # one row per event id: a request repeating an id stores (and counts) it once
+        unique = list({ev.id: ev for ev in reversed(kept)}.values())[::-1]
+        result = await rt.writer.write([_row(ev, website.domain, received) for ev in unique])
     except QueueFull as exc:
         counters.EVENTS_REJECTED.labels("queue_full").inc(len(kept))
         raise Overloaded(str(exc), exc.retry_after) from exc

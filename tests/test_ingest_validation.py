@@ -230,3 +230,17 @@ async def test_many_concurrent_requests_are_all_committed(
         await pool.fetchval("SELECT sum(pageviews) FROM sessions WHERE website_id = $1", site)
         == 1000
     )
+
+
+async def test_single_event_route_names_its_own_fields(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, site: str
+) -> None:
+    """``POST /event`` has no ``events`` array and calls the website ``website_id``."""
+    r = await client.post("/api/v1/analytics/event",
+                          json={"website_id": site, "visitor_id": "v", "timestamp": "soon"})  # fmt: skip
+    assert r.status_code == 400 and r.json()["field"] == "timestamp", r.text
+    assert r.json()["error"].startswith("timestamp")
+    r = await client.post("/api/v1/analytics/event",
+                          json={"website_id": "no-such-site", "visitor_id": "v"})  # fmt: skip
+    assert r.status_code == 404 and r.json()["field"] == "website_id", r.text
+    assert await count(pool, site) == 0

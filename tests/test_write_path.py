@@ -159,6 +159,7 @@ async def test_resent_event_without_usable_time_is_not_counted_twice(
             "/api/v1/analytics/event/batch", json={"siteId": site, "events": [ev, old, ev, old]}
         )
         assert r.status_code == 201, r.text
+        assert r.json()["events_count"] == 2  # stored events (already stored the 2nd time)
     mutation = """mutation($in: TrackEventsInput!) { trackEvents(input: $in) { accepted } }"""
     r = await client.post("/graphql", headers=admin_headers, json={"query": mutation, "variables": {
         "in": {"websiteId": site, "events": [{"id": no_time, "visitorId": "lq2x8k3z9abcdefgh",

@@ -62,6 +62,20 @@ async def _run(request: Request, site_id: str, events: list[Any]) -> Any:
     return await track(rt, req)
 
 
+def _as_single(exc: Exception) -> Exception:
+    """A user error about the one event of ``POST /event`` names its fields as that body
+    does (``timestamp``, ``website_id``), not as a batch's (``events[0].timestamp``,
+    ``siteId``)."""
+    if not isinstance(exc, UserError):
+        return exc
+    field = exc.field
+    if field[:2] == ["events", "0"]:
+        field = field[2:]
+    field = ["website_id" if f == "siteId" else f for f in field]
+    message = exc.message.removeprefix("events[0].").replace("siteId", "website_id")
+    return type(exc)(message, field, exc.code)
+
+
 async def track_event(request: Request) -> Response:
     payload = await json_body(request, "event")
     if isinstance(payload, Response):
@@ -74,7 +88,7 @@ async def track_event(request: Request) -> Response:
     try:
         result = await _run(request, site_id.strip(), [payload])
     except (UserError, Refused, ServiceUnavailable) as exc:
-        resp = _failure(exc)
+        resp = _failure(_as_single(exc))
         if resp.status_code == 503:
             resp.headers.setdefault("Retry-After", "1")
         return resp
