@@ -23,6 +23,14 @@ _BOT = re.compile(
     re.IGNORECASE,
 )
 _OS_NAMES = {"Mac OS X": "macOS", "Chrome OS": "ChromeOS"}
+#: ua-parser's mobile and in-app variants of a browser, reported as the browser itself
+#: (the device is its own dimension; the Seentics service reported these names too)
+_BROWSER_NAMES = {
+    "Mobile Safari": "Safari", "Mobile Safari UI/WKWebView": "Safari",
+    "Chrome Mobile": "Chrome", "Chrome Mobile iOS": "Chrome", "Chrome Mobile WebView": "Chrome",
+    "Firefox Mobile": "Firefox", "Firefox iOS": "Firefox", "Edge Mobile": "Edge",
+    "Opera Mobile": "Opera",
+}  # fmt: skip
 _TABLET = re.compile(r"ipad|tablet|kindle|silk/|playbook|nexus (7|9|10)", re.IGNORECASE)
 _MOBILE = re.compile(r"mobi|iphone|ipod|android.*mobile|windows phone|blackberry", re.IGNORECASE)
 
@@ -43,7 +51,8 @@ class Client:
 
 @lru_cache(maxsize=8192)
 def parse_user_agent(ua: str | None) -> Client:
-    """Parse with ua-parser; device is desktop|mobile|tablet; bots are flagged."""
+    """Parse with ua-parser; device is desktop|mobile|tablet; bots are flagged; a
+    browser's mobile variants ("Mobile Safari", "Chrome Mobile iOS") are the browser."""
     if not ua:
         return Client(None, None, None, False)
     result = ua_parser.parse(ua)
@@ -51,6 +60,7 @@ def parse_user_agent(ua: str | None) -> Client:
     if device_family == "Spider" or _BOT.search(ua):
         return Client(None, None, None, True)
     browser = result.user_agent.family if result.user_agent else None
+    browser = _BROWSER_NAMES.get(browser or "", browser)
     os_name = result.os.family if result.os else None
     os_name = _OS_NAMES.get(os_name or "", os_name)
     brand = (result.device.brand or "") if result.device else ""

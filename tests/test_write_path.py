@@ -109,6 +109,7 @@ async def test_single_event_returns_real_id(
     stored = await pool.fetchrow("SELECT * FROM events WHERE id = $1", uuid.UUID(body["event_id"]))
     assert stored is not None and stored["website_id"] == site
     assert stored["device"] == "mobile" and stored["os"] == "iOS"
+    assert stored["browser"] == "Safari"  # not ua-parser's "Mobile Safari": device says that
 
 
 async def test_out_of_order_arrival_keeps_earliest_entry_page(
