@@ -23,6 +23,8 @@ class Context:
     principal: Principal
     loaders: dict[str, Any] = field(default_factory=dict)
     response: Any = None
+    #: graphql-transport-ws ``connection_init`` payload (set by Strawberry; None over HTTP)
+    connection_params: dict[str, Any] | None = None
 
     def loader(self, name: str, factory: Any) -> Any:
         """The loader called ``name`` for this operation (built by ``factory()`` once)."""

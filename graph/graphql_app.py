@@ -15,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.types.unset import UnsetType
 
 from db.errors import DatabaseUnavailable
 from graph.auth import AuthError, create_token, principal_from_headers, request_principal
@@ -32,6 +34,20 @@ MAX_GRAPHQL_BODY = 16 * 1_048_576  # bytes
 def _error(status: int, message: str, code: str) -> Response:
     body = orjson.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
     return Response(body, status, media_type="application/json")
+
+
+def _credential_headers(params: dict[str, Any]) -> dict[str, str]:
+    """Request-style credential headers from a ``connection_init`` payload (keys in any
+    case); empty when it carries none."""
+    lower = {str(k).lower(): v for k, v in params.items() if isinstance(v, str) and v}
+    if "authorization" in lower:
+        return {"authorization": lower["authorization"]}
+    for key in ("token", "authtoken"):
+        if key in lower:
+            return {"authorization": f"Bearer {lower[key]}"}
+    if "x-api-key" in lower:
+        return {"x-api-key": lower["x-api-key"]}
+    return {}
 
 
 class FootfallGraphQL(GraphQL[Context, None]):
@@ -65,6 +81,21 @@ class FootfallGraphQL(GraphQL[Context, None]):
             except (AuthError, DatabaseUnavailable):
                 principal = Principal.anonymous()
         return Context(request, rt, self.settings, principal, response=response)
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Credentials in the ``connection_init`` payload — what browser clients send,
+        since they cannot set WebSocket headers (``graphql-ws``'s ``connectionParams``):
+        ``Authorization`` ("Bearer …"), ``token``/``authToken`` (a JWT or API key) or
+        ``X-API-Key``. They decide the caller; invalid ones close the socket (4403)."""
+        headers = _credential_headers(context.connection_params or {})
+        if headers:
+            try:
+                context.principal = await principal_from_headers(
+                    self.settings, headers, context.runtime
+                )
+            except (AuthError, DatabaseUnavailable) as exc:
+                raise ConnectionRejectionError from exc
+        return UnsetType()  # the singleton UNSET: a plain connection_ack
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":

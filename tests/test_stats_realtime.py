@@ -151,3 +151,22 @@ async def test_subscription_to_invisible_website_is_refused(
         assert msg["type"] == "error" or "errors" in msg.get("payload", {}), msg
     finally:
         await ws.close()
+
+
+async def test_subscription_takes_credentials_from_connection_init(
+    server: str, client: httpx.AsyncClient, admin_headers: dict[str, str], settings: Settings
+) -> None:
+    """Browsers cannot set WebSocket headers: the token may come in the
+    ``connection_init`` payload; a bad one there closes the socket (4403)."""
+    site = await make_website(client, admin_headers, domain="payload.example")
+    ws = await subscribe(server, site, token(settings, [site], "read"), in_payload=True)
+    try:
+        assert await next_realtime(ws, 2) == {"visitors": 0, "pageviews": 0}
+        r = await client.post("/api/v1/analytics/event", json=_tracked(site, "p1"))
+        assert r.status_code == 201, r.text
+        assert await next_realtime(ws, 2) == {"visitors": 1, "pageviews": 1}
+    finally:
+        await ws.close()
+    with pytest.raises(Exception) as refused:
+        await subscribe(server, site, "not-a-token", in_payload=True)
+    assert "4403" in str(refused.value), refused.value

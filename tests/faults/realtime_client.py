@@ -21,13 +21,18 @@ def read_token(site: str) -> str:
     return create_token(settings, subject="test", websites=[site], scope="read", ttl_seconds=600)
 
 
-async def subscribe(base_url: str, site: str, jwt: str | None = None) -> Any:
+async def subscribe(
+    base_url: str, site: str, jwt: str | None = None, *, in_payload: bool = False
+) -> Any:
     """Open the subscription on the server at ``base_url`` (``http://host:port`` or
-    ``host:port``) with ``jwt`` (default: a read token for ``site``)."""
+    ``host:port``) with ``jwt`` (default: a read token for ``site``) in the URL, or in
+    the ``connection_init`` payload (``in_payload``, as browser clients send it)."""
     address = base_url.removeprefix("http://")
-    ws = await websockets.connect(f"ws://{address}/graphql?token={jwt or read_token(site)}",
-                                  subprotocols=["graphql-transport-ws"])  # fmt: skip
-    await ws.send(orjson.dumps({"type": "connection_init", "payload": {}}).decode())
+    jwt = jwt or read_token(site)
+    url = f"ws://{address}/graphql" + ("" if in_payload else f"?token={jwt}")
+    ws = await websockets.connect(url, subprotocols=["graphql-transport-ws"])
+    payload = {"Authorization": f"Bearer {jwt}"} if in_payload else {}
+    await ws.send(orjson.dumps({"type": "connection_init", "payload": payload}).decode())
     assert orjson.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "connection_ack"
     await ws.send(orjson.dumps({"id": "1", "type": "subscribe",
                                 "payload": {"query": SUBSCRIBE, "variables": {"id": site}}}
