@@ -170,3 +170,10 @@ async def test_subscription_takes_credentials_from_connection_init(
     with pytest.raises(Exception) as refused:
         await subscribe(server, site, "not-a-token", in_payload=True)
     assert "4403" in str(refused.value), refused.value
+    # a dashboard served from another origin may subscribe (tokens, never cookies)
+    ws = await subscribe(server, site, token(settings, [site], "read"), in_payload=True,
+                         origin="https://dashboard.elsewhere.example")  # fmt: skip
+    try:
+        assert await next_realtime(ws, 2) == {"visitors": 1, "pageviews": 1}
+    finally:
+        await ws.close()

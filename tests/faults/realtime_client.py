@@ -22,15 +22,18 @@ def read_token(site: str) -> str:
 
 
 async def subscribe(
-    base_url: str, site: str, jwt: str | None = None, *, in_payload: bool = False
-) -> Any:
+    base_url: str, site: str, jwt: str | None = None, *, in_payload: bool = False,
+    origin: str | None = None,
+) -> Any:  # fmt: skip
     """Open the subscription on the server at ``base_url`` (``http://host:port`` or
     ``host:port``) with ``jwt`` (default: a read token for ``site``) in the URL, or in
-    the ``connection_init`` payload (``in_payload``, as browser clients send it)."""
+    the ``connection_init`` payload (``in_payload``, as browser clients send it);
+    ``origin``: the page's origin a browser would send."""
     address = base_url.removeprefix("http://")
     jwt = jwt or read_token(site)
     url = f"ws://{address}/graphql" + ("" if in_payload else f"?token={jwt}")
-    ws = await websockets.connect(url, subprotocols=["graphql-transport-ws"])
+    extra = {"origin": origin} if origin else {}
+    ws = await websockets.connect(url, subprotocols=["graphql-transport-ws"], **extra)
     payload = {"Authorization": f"Bearer {jwt}"} if in_payload else {}
     await ws.send(orjson.dumps({"type": "connection_init", "payload": payload}).decode())
     assert orjson.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "connection_ack"
