@@ -141,11 +141,13 @@ async def test_worked_example(client: httpx.AsyncClient, site: dict[str, Any]) -
         assert (d["views"], d["unique"]) == (n, len(who)), d
 
 
-@pytest.mark.parametrize(("raw", "days"), [("3", 3), ("abc", 7), ("0", 7), ("-2", 7),
-                                           ("1.5", 7), ("", 7), ("99999", 730)])  # fmt: skip
+@pytest.mark.parametrize(("raw", "days"), [("3", 3), ("+2", 2), ("abc", 7), ("0", 7), ("-2", 7),
+                                           ("1.5", 7), ("", 7), ("99999", 730),
+                                           (["4", "9"], 4)])  # fmt: skip
 async def test_days_parsed_like_the_old_service(
-    client: httpx.AsyncClient, site: dict[str, Any], raw: str, days: int
+    client: httpx.AsyncClient, site: dict[str, Any], raw: str | list[str], days: int
 ) -> None:
+    """Go's ``strconv.Atoi`` (a sign is allowed); a repeated parameter: gin's first."""
     body = await _get(client, f"top-os/{site['id']}", days=raw, limit=raw)
     assert body["date_range"] == f"{days} days"
 

@@ -27,6 +27,7 @@ from graph.rest.common import (
     days_range,
     guarded,
     load,
+    query,
     query_filters,
     rfc3339,
     visible_website,
@@ -108,7 +109,7 @@ async def traffic_summary(request: Request, rt: Runtime, who: Principal) -> Resp
 
 def _last_24_hours(request: Request) -> Range:
     """The 24 hours ending with the end of the current hour in ``timezone`` (default UTC)."""
-    zone = check_timezone(request.query_params.get("timezone") or "UTC", "timezone")
+    zone = check_timezone(query(request, "timezone") or "UTC", "timezone")
     lo, hi = preset_range("LAST_24_HOURS", zone, datetime.now(UTC))
     return Range(lo, hi, zone)
 

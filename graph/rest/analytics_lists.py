@@ -28,6 +28,7 @@ from graph.rest.common import (
     guarded,
     limit_param,
     load,
+    query,
     query_filters,
     visible_website,
 )
@@ -73,7 +74,7 @@ def _utm_rows(found: Breakdown, label: str, keep_none: bool, limit: int) -> list
 
 async def page_utm_breakdown(request: Request, rt: Runtime, who: Principal) -> Response:
     site = await visible_website(rt, who, request.path_params["website_id"])
-    page = request.query_params.get("page_path", "").strip()
+    page = query(request, "page_path").strip()
     if not page:
         raise UserError("page_path query parameter is required", ["page_path"])
     filters = validate_filters([RawFilter("PAGE", "IS", [page])])

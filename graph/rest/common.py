@@ -141,10 +141,19 @@ def guarded(
     return endpoint
 
 
+def query(request: Request, name: str) -> str:
+    """A query parameter as gin's ``c.Query`` reads it: its first value ("" if absent).
+    (Starlette's ``query_params.get`` returns the last one.)"""
+    values = request.query_params.getlist(name)
+    return values[0] if values else ""
+
+
 def positive_int(request: Request, name: str, default: int, cap: int | None = None) -> int:
-    """The old parsing: a positive integer, else ``default``; then at most ``cap``."""
-    raw = request.query_params.get(name, "").strip()
-    value = int(raw) if raw.isascii() and raw.isdigit() and int(raw) > 0 else default
+    """The old parsing (Go's ``strconv.Atoi``, sign allowed): a positive integer, else
+    ``default``; then at most ``cap``."""
+    raw = query(request, name).strip()
+    digits = raw.removeprefix("+")
+    value = int(digits) if digits.isascii() and digits.isdigit() and int(digits) > 0 else default
     return min(value, cap) if cap is not None else value
 
 
@@ -168,7 +177,7 @@ def query_filters(request: Request) -> tuple[FilterSpec, ...]:
     raw = [
         RawFilter(dim, "IS", [value])
         for name, dim in QUERY_FILTERS.items()
-        if (value := request.query_params.get(name, "").strip())
+        if (value := query(request, name).strip())
     ]
     return validate_filters(raw)
 

@@ -34,6 +34,7 @@ from graph.rest.common import (
     days_param,
     days_range,
     guarded,
+    query,
     visible_website,
 )
 from graph.rest.funnels import FID, PREFIX, BadFunnel, json_object, visible_funnel
@@ -139,7 +140,7 @@ async def detailed(request: Request, rt: Runtime, who: Principal) -> Response:
 
 
 async def compare(request: Request, rt: Runtime, who: Principal) -> Response:
-    site_id = request.query_params.get("website_id", "").strip()
+    site_id = query(request, "website_id").strip()
     if not site_id:
         raise UserError("website_id is required", ["website_id"])
     site = await visible_website(rt, who, site_id)

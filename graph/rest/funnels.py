@@ -21,7 +21,15 @@ from starlette.responses import Response
 
 from db.queries.funnels import FunnelRow
 from graph.http import JSONResponse, error
-from graph.rest.common import Param, RestRoute, RouteDoc, guarded, rfc3339, visible_website
+from graph.rest.common import (
+    Param,
+    RestRoute,
+    RouteDoc,
+    guarded,
+    query,
+    rfc3339,
+    visible_website,
+)
 from resolvers import funnels as ops
 from resolvers.access import Principal
 from resolvers.errors import NotFound, UserError
@@ -127,7 +135,7 @@ async def create(request: Request, rt: Runtime, who: Principal) -> Response:
 
 
 async def list_funnels(request: Request, rt: Runtime, who: Principal) -> Response:
-    site_id = request.query_params.get("website_id", "").strip()
+    site_id = query(request, "website_id").strip()
     if not site_id:
         raise UserError("website_id is required", ["website_id"])
     site = await visible_website(rt, who, site_id)
@@ -136,7 +144,7 @@ async def list_funnels(request: Request, rt: Runtime, who: Principal) -> Respons
 
 
 async def active(request: Request, rt: Runtime, who: Principal) -> Response:
-    site_id = request.query_params.get("website_id", "").strip()
+    site_id = query(request, "website_id").strip()
     if not site_id:
         raise UserError("website_id is required", ["website_id"])
     site = await rt.websites.get(site_id)
