@@ -10,6 +10,7 @@
   first request of a freshly started server (a new process per sample; reports are not
   cached); PostgreSQL's buffers as they are;
 * ``compareFunnels`` of the 5 funnels of ``bench.dataset.FUNNELS`` in one request;
+* the first funnel's page: its report with the daily series and a SOURCE breakdown;
 * the report statement alone (``db.queries.funnel_report.counts``, no HTTP; best of 2)
   of each of the 5 funnels from events only and with the rollup, whose answers must be
   identical.
@@ -47,6 +48,10 @@ REPORT = f"""query($id: ID!) {{ funnel(id: $id) {{
   report(range: {{preset: LAST_30_DAYS}}) {{ {FIELDS} }} }} }}"""
 COMPARE = f"""query($ids: [ID!]!) {{ compareFunnels(ids: $ids, range: {{preset: LAST_30_DAYS}})
   {{ funnel {{ id }} {FIELDS} }} }}"""
+#: A funnel's page: the report with its daily series and a breakdown (three statements)
+PAGE = f"""query($id: ID!) {{ funnel(id: $id) {{ report(range: {{preset: LAST_30_DAYS}}) {{
+  {FIELDS} daily {{ date entered converted }}
+  breakdown(dimension: SOURCE) {{ rows {{ value entered converted }} totalRows }} }} }} }}"""
 TARGETS = "targets: one funnel cold ≤ 500 ms; 5 funnels in one compareFunnels ≤ 2 × one funnel"
 
 
@@ -137,8 +142,11 @@ async def main() -> None:
            for _ in range(args.cold)]  # fmt: skip
     many = [await asyncio.to_thread(cold_request, ds.dsn, COMPARE, {"ids": ids})
             for _ in range(args.cold)]  # fmt: skip
+    page = [await asyncio.to_thread(cold_request, ds.dsn, PAGE, {"id": one_id})
+            for _ in range(args.cold)]  # fmt: skip
     t_one = statistics.median(t for t, _ in one)
     t_many = statistics.median(t for t, _ in many)
+    t_page = statistics.median(t for t, _ in page)
     report = one[0][1]["funnel"]["report"]
     steps = " → ".join(f"{s['reached']:,}" for s in report["steps"])
     print(table(["request (cold, new server each)", "median (ms)", "samples (ms)", "÷ one funnel"], [
@@ -146,6 +154,8 @@ async def main() -> None:
          ", ".join(f"{t * 1000:,.0f}" for t, _ in one), "1.00"],
         [f"compareFunnels, {len(ids)} funnels", f"{t_many * 1000:,.0f}",
          ", ".join(f"{t * 1000:,.0f}" for t, _ in many), f"{t_many / t_one:.2f}"],
+        ["the same funnel's page: report + daily + SOURCE breakdown", f"{t_page * 1000:,.0f}",
+         ", ".join(f"{t * 1000:,.0f}" for t, _ in page), f"{t_page / t_one:.2f}"],
     ]))  # fmt: skip
     print(TARGETS)
     rows = await statements(ds.dsn, {name: ds.funnels[name] for name in FUNNELS})

@@ -310,7 +310,8 @@ async def test_deleted_funnel_takes_its_attempts(
 async def _stored_equals_fresh(pool: asyncpg.Pool, spec: Any) -> int:
     """Stored attempts of the sealed interval against the same attempts computed from
     events now: the number of rows that differ (either way). That includes p1..pn (the
-    previous attempt reaching each step; one before the interval counts as none)."""
+    previous attempt reaching each step; one before the interval counts as none) and nx
+    (the next deeper attempt)."""
     st = await _state(pool, spec.funnel_id)
     q = AttemptsSql(spec)
     fid = q.param(spec.funnel_id)
@@ -318,11 +319,17 @@ async def _stored_equals_fresh(pool: asyncpg.Pool, spec: Any) -> int:
     fresh_p = ", ".join(f"CASE WHEN depth >= {k} THEN max(t1) FILTER (WHERE depth >= {k}) OVER w"
                         " END" for k in ks)  # fmt: skip
     kept_p = ", ".join(f"CASE WHEN p{k} >= $2 THEN p{k} END" for k in ks)
+    fresh_nx = " ".join(f"WHEN {k - 1} THEN min(t1) FILTER (WHERE depth >= {k}) OVER wf"
+                        for k in ks[1:])  # fmt: skip
     sql = f"""{q.attempts()},
-fresh AS (SELECT t1, subj, sid, depth::int, dur, ARRAY[{fresh_p}] AS p FROM att
+fresh AS (SELECT t1, subj, sid, depth::int, dur, ARRAY[{fresh_p}] AS p,
+                 CASE depth {fresh_nx} END AS nx FROM att
           WINDOW w AS (PARTITION BY subj ORDER BY t1, sid
-                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)),
-kept AS (SELECT t1, subj, sid, depth::int, dur, ARRAY[{kept_p}] AS p FROM funnel_attempts
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+                 wf AS (PARTITION BY subj ORDER BY t1, sid
+                        ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)),
+kept AS (SELECT t1, subj, sid, depth::int, dur, ARRAY[{kept_p}] AS p,
+                CASE WHEN nx < $3 THEN nx END AS nx FROM funnel_attempts
          WHERE funnel_id = {fid}::uuid AND t1 >= $2 AND t1 < $3)
 SELECT * FROM (SELECT * FROM fresh EXCEPT ALL SELECT * FROM kept) a
 UNION ALL SELECT * FROM (SELECT * FROM kept EXCEPT ALL SELECT * FROM fresh) b"""

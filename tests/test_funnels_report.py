@@ -149,3 +149,38 @@ async def test_previous_daily_and_breakdown(
     ranked = sorted(by_device["breakdown"].items(), key=lambda kv: (-kv[1][0], kv[0]))[:2]
     assert [(r["value"], (r["entered"], r["converted"])) for r in got["device"]["rows"]] == ranked
     assert got["device"]["totalRows"] == 3
+
+
+async def test_breakdown_finds_sessions_that_began_before_the_range(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    """The breakdown reads the sessions with an event in the range: ones that began
+    shortly before it, and ones longer than an hour that began long before it."""
+    site = await make_website(client, admin_headers, domain="edges.example")
+    start = TODAY - timedelta(days=3)
+    events: list[dict[str, Any]] = []
+    for visitor, country, began in (("long", "NZ", start - timedelta(hours=5)),
+                                    ("short", "JP", start - timedelta(minutes=20)),
+                                    ("inside", "CA", start + timedelta(hours=2))):  # fmt: skip
+        first = {"visitorId": visitor, "sessionId": f"s-{visitor}", "page": "/about",
+                 "timestamp": _iso(began), "country": country}  # fmt: skip
+        if visitor == "long":  # active all along: one session of more than an hour
+            events += [dict(first, page="/pricing", timestamp=_iso(began + timedelta(minutes=m)),
+                            country=None) for m in range(20, 300, 20)]  # fmt: skip
+        step1 = dict(first, page="/", timestamp=_iso(max(began, start) + timedelta(minutes=5)),
+                     country=None)  # fmt: skip
+        events += [first, step1]
+    res = await gql(client, IMPORT, {"i": {"websiteId": site, "events": events}}, admin_headers)
+    assert res["data"]["importEvents"]["userErrors"] == [], res
+    res = await gql(client, CREATE, {"i": {"websiteId": site, "name": "edges",
+                                           "steps": _steps_input(), "window": 3600}},
+                    admin_headers)  # fmt: skip
+    fid = res["data"]["createFunnel"]["funnel"]["id"]
+    query = """query($id: ID!, $r: RangeInput!) { funnel(id: $id) { report(range: $r) {
+      entered breakdown(dimension: COUNTRY) { rows { value entered } } } } }"""
+    rng = {"from": _iso(start), "to": _iso(start + timedelta(days=1))}
+    res = await gql(client, query, {"id": fid, "r": rng}, admin_headers)
+    report = res["data"]["funnel"]["report"]
+    assert report["entered"] == 3, res
+    rows = {r["value"]: r["entered"] for r in report["breakdown"]["rows"]}
+    assert rows == {"NZ": 1, "JP": 1, "CA": 1}

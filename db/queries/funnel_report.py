@@ -32,6 +32,7 @@ import asyncpg
 from db.errors import translated
 from db.queries.funnel_rollup import bounds as rollup_bounds
 from db.queries.funnel_sql import AttemptsSql, FunnelSpec
+from db.queries.stats_events_side import LONG_SESSION
 from db.tracing import tag
 
 #: Upper bounds (seconds) of the time-to-convert histogram; the window closes the list.
@@ -65,10 +66,15 @@ def _base_args(spec: FunnelSpec, start: datetime, end: datetime) -> list[Any]:
 #: two cores workers only added start-up and coordination (bench.funnels: one funnel
 #: 308 → 271 ms, five 989 → 854 ms).
 _SESSION = "SET LOCAL jit = off; SET LOCAL work_mem = '64MB'; SET LOCAL max_parallel_workers_per_gather = 0"
+#: The breakdown joins ~150k best attempts to ~350k sessions; its row estimates are far
+#: off (best is a filter over stored attempts), and the planner chose a merge join that
+#: sorted the sessions by id in the database collation (0.5 s); hashing takes half that.
+_HASH_JOIN = "; SET LOCAL enable_mergejoin = off"
 
 
 async def _fetch(
-    pool: asyncpg.Pool, q: AttemptsSql, sql: str, start: datetime, end: datetime
+    pool: asyncpg.Pool, q: AttemptsSql, sql: str, start: datetime, end: datetime,
+    settings: str = "",
 ) -> list[asyncpg.Record]:
     """Run one report statement in a read-only transaction with the settings above. With
     the rollup (``q.lb`` set), its bound is read first in the same snapshot (repeatable
@@ -79,16 +85,11 @@ async def _fetch(
     async with translated(), pool.acquire() as conn, conn.transaction(
         isolation=isolation, readonly=True
     ):
-        await conn.execute(_SESSION)
+        await conn.execute(_SESSION + settings)
         if q.lb:
             q.fill(args, *await rollup_bounds(conn, spec, start, end))
         rows: list[asyncpg.Record] = await conn.fetch(tag(sql), *args)
     return rows
-
-
-def _attempts(q: AttemptsSql, rollup: bool) -> str:
-    """The attempts CTEs, reading sealed attempts from the rollup when ``rollup``."""
-    return q.attempts_with_rollup() if rollup else q.attempts()
 
 
 async def counts(
@@ -164,13 +165,35 @@ FROM conv"""
 
 def _best(q: AttemptsSql, rollup: bool) -> str:
     """CTEs ending in ``best``: each subject's deepest attempt (ties: earliest step 1, then
-    the smallest session id among that instant's step-1 events)."""
-    return (
-        _attempts(q, rollup)
-        + """,
-best AS (SELECT DISTINCT ON (subj) subj, sid, t1, depth FROM att
-  ORDER BY subj, depth DESC, t1, sid)"""
-    )
+    the smallest session id among that instant's step-1 events).
+
+    From the rollup without sorting every stored attempt by subject: a stored attempt is
+    its subject's best when it is the first in the range to reach its own depth
+    (``p<depth>`` before ``$2`` or none) and no deeper attempt follows it in the range
+    (``nx``, migration 010; an ``nx`` at or after ``lb``, or a touched subject's at or
+    after ``touched_from``, names an attempt that is computed from events instead — a
+    subject with one is in ``ls``). Subjects with attempts computed from events (``ls``)
+    are sorted as before, with their stored attempts."""
+    order = "ORDER BY subj, depth DESC, t1, sid"
+    if not rollup:
+        return f"""{q.attempts()},
+best AS (SELECT DISTINCT ON (subj) subj, sid, t1, depth FROM att {order})"""
+    own = " ".join(f"WHEN {k} THEN p{k}" for k in range(1, len(q.spec.steps) + 1))
+    parts = q.rollup_parts()
+    return f"""{parts},
+ls AS (SELECT DISTINCT subj FROM att_live),
+best AS (
+  (SELECT DISTINCT ON (subj) subj, sid, t1, depth FROM (
+     SELECT subj, sid, t1, depth FROM att_live
+     UNION ALL
+     SELECT st.subj, st.sid, st.t1, st.depth FROM st WHERE st.subj IN (SELECT subj FROM ls)) m
+   {order})
+  UNION ALL
+  SELECT subj, sid, t1, depth FROM st
+  WHERE coalesce((CASE depth {own} END) < $2::timestamptz, true)
+    AND (nx IS NULL OR nx >= {q.start}
+         OR (nx >= {q.touched_from}::timestamptz AND subj = ANY({q.touched}::text[])))
+    AND NOT EXISTS (SELECT 1 FROM ls WHERE ls.subj = st.subj))"""
 
 
 async def daily(
@@ -204,18 +227,30 @@ async def breakdown(
 ) -> tuple[list[tuple[str, int, int]], int]:
     """Rows (value, entered, converted) of subjects by a dimension of the session of
     their best attempt's step-1 event (``value_sql`` over ``sessions s``), entered
-    descending then value ascending; plus the total number of rows."""
+    descending then value ascending; plus the total number of rows.
+
+    Those sessions have an event in ``[$2, $3)`` (the step-1 event), so they started
+    before ``$3`` and were last seen at or after ``$2``: they are read like the stats
+    scan reads them (``LONG_SESSION``: started at most an hour before ``$2``, or longer
+    than an hour, from ``sessions_site_long``), not every session of the website."""
     q = AttemptsSql(spec)
     lim, off = q.param(limit), q.param(offset)
+    early = f"$2::timestamptz - {LONG_SESSION}"
     sql = f"""{_best(q, rollup)},
+ses AS NOT MATERIALIZED (
+  SELECT * FROM sessions WHERE website_id = $1 AND started_at >= {early}
+    AND started_at < $3::timestamptz AND last_seen >= $2::timestamptz
+  UNION ALL
+  SELECT * FROM sessions WHERE website_id = $1 AND last_seen >= $2::timestamptz
+    AND last_seen - started_at > {LONG_SESSION} AND started_at < {early}),
 br AS (
   SELECT {value_sql} AS value, count(*)::int AS entered,
          count(*) FILTER (WHERE b.depth = {len(spec.steps)})::int AS converted
-  FROM best b LEFT JOIN sessions s ON s.website_id = $1 AND s.session_id = b.sid
+  FROM best b LEFT JOIN ses s ON s.session_id = b.sid
   GROUP BY 1)
 SELECT (SELECT count(*) FROM br)::int AS total,
        (SELECT coalesce(json_agg(json_build_array(value, entered, converted)
                  ORDER BY entered DESC, value), '[]'::json)
         FROM (SELECT * FROM br ORDER BY entered DESC, value LIMIT {lim} OFFSET {off}) p) AS page"""
-    [row] = await _fetch(pool, q, sql, start, end)
+    [row] = await _fetch(pool, q, sql, start, end, _HASH_JOIN)
     return [(str(v), int(e), int(c)) for v, e, c in row["page"]], int(row["total"])

@@ -6,7 +6,7 @@ funnel's rollup row says that every attempt with ``sealed_from <= t1 < sealed_un
 stored for the definition with digest ``spec_hash`` — correct for all events, except
 that subjects with events at or after ``watermark`` (*touched* subjects) may have stale
 attempts from ``watermark - window`` on. Reports read the stored attempts and compute
-the rest from events (``AttemptsSql.attempts_with_rollup``, ``bounds``).
+the rest from events (``AttemptsSql.rollup_parts``, ``bounds``).
 
 The events trigger keeps that true: an inserted event older than the watermark, and
 any deleted one, takes ``[min(ts) - window, max(ts)]`` out of the stored interval and
@@ -238,6 +238,12 @@ async def _compute(conn: asyncpg.Connection, spec: FunnelSpec, chunk: _Chunk) ->
         """DELETE FROM funnel_attempts WHERE funnel_id = $1::uuid
            AND (t1 >= $2 OR t1 < $3 OR (t1 >= $4 AND subj = ANY($5::text[])))""",
         spec.funnel_id, start, chunk.sealed_from, again, touched,
+    )  # fmt: skip
+    # the next deeper attempt of what stays may have been one of those: set again below
+    await conn.execute(
+        """UPDATE funnel_attempts SET nx = NULL WHERE funnel_id = $1::uuid AND nx IS NOT NULL
+           AND (nx >= $2 OR (nx >= $3 AND subj = ANY($4::text[])))""",
+        spec.funnel_id, start, again, touched,
     )  # fmt: skip
     q = AttemptsSql(spec)
     fid = q.param(spec.funnel_id)
