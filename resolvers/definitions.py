@@ -150,5 +150,6 @@ TOP_PAGES = f"PAGE rows of the realtime window, at most `limit` (1–{MAX_TOP_PA
 EVENTS = (
     f"Stored events, newest first (keyset pagination on (ts, id)); `first` 1–"
     f"{MAX_EVENTS_FIRST} (default 50); `after` is a cursor from pageInfo.endCursor; "
-    "optional range and filters (the event-based filter rules)."
+    "optional range and filters (the event-based filter rules). Needs a token or key for "
+    "this website: a public website shares its stats, not its raw events (FORBIDDEN)."
 )

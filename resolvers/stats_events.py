@@ -19,8 +19,9 @@ from db.errors import DatabaseUnavailable, QueryTimeout
 from db.queries import stats_events as sql
 from db.queries.dimensions import FilterSpec
 from db.queries.stats import InvalidPattern
+from resolvers.access import Principal
 from resolvers.definitions import MAX_EVENTS_FIRST
-from resolvers.errors import ServiceUnavailable, UserError
+from resolvers.errors import Forbidden, ServiceUnavailable, UserError
 from resolvers.ranges import Range
 from resolvers.runtime import Runtime
 
@@ -39,6 +40,18 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         return parsed, uuid.UUID(event_id)
     except (ValueError, UnicodeDecodeError, binascii.Error):
         raise UserError("after: not a cursor from pageInfo.endCursor", ["after"]) from None
+
+
+def check_raw_access(who: Principal, website_id: str) -> None:
+    """Raw events carry visitor ids (pseudonymous personal data): listing them needs a
+    credential for the website itself. A public website shares its stats, not its
+    events (as the per-visitor export needs that credential too)."""
+    if not who.owns(website_id):
+        raise Forbidden(
+            "events: listing raw events needs a token or key for this website"
+            " (a public website shares its stats only)",
+            ["events"],
+        )
 
 
 def check_first(first: int) -> int:

@@ -331,6 +331,14 @@ async def test_public_website_is_readable_not_writable_anonymously(t: SimpleName
         )
         assert res["data"]["website"]["id"] == t.b.site
         assert res["data"]["website"]["stats"]["summary"]["pageviews"] >= 1
+        # ... its stats, not its raw events (visitor ids): those need B's own credential
+        events = "query($id: ID!) { website(id: $id) { events { nodes { visitorId } } } }"
+        for headers in (None, t.a.headers):
+            res = await gql(t.client, events, {"id": t.b.site}, headers)
+            assert res["errors"][0]["extensions"]["code"] == "FORBIDDEN", res
+            assert t.b.visitor not in str(res)
+        res = await gql(t.client, events, {"id": t.b.site}, t.b.headers)
+        assert t.b.visitor in {n["visitorId"] for n in res["data"]["website"]["events"]["nodes"]}
         anon_writes = {
             "importEvents": (IMPORT, {"i": {"websiteId": t.b.site, "events": [{"page": "/"}]}}),
             "deleteVisitorData": (DELETE_VISITOR, {"i": {"websiteId": t.b.site,

@@ -13,7 +13,13 @@ from strawberry.types import Info
 from graph.context import Context
 from graph.types.ranges import FilterInput, RangeInput, graphql_errors, to_filters, to_range
 from resolvers import loaders
-from resolvers.stats_events import EventsKey, check_first, decode_cursor, encode_cursor
+from resolvers.stats_events import (
+    EventsKey,
+    check_first,
+    check_raw_access,
+    decode_cursor,
+    encode_cursor,
+)
 
 if TYPE_CHECKING:
     from graph.types.website import Website
@@ -82,6 +88,7 @@ async def resolve_events(
     ctx = info.context
     rt = ctx.runtime
     with graphql_errors():
+        check_raw_access(ctx.principal, str(root.id))
         check_first(first)
         cursor = decode_cursor(after) if after is not None else None
         rng = to_range(range, None, root.timezone, rt.retention_days) if range else None

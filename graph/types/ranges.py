@@ -18,7 +18,7 @@ from graphql import GraphQLError
 
 from db.queries.dimensions import FilterSpec
 from resolvers import definitions as d
-from resolvers.errors import NotFound, ServiceUnavailable, UserError
+from resolvers.errors import Forbidden, NotFound, ServiceUnavailable, UserError
 from resolvers.filters import RawFilter, validate_filters
 from resolvers.ranges import Range, resolve_range
 
@@ -131,6 +131,10 @@ def graphql_errors() -> Iterator[None]:
         yield
     except NotFound as exc:
         raise GraphQLError(exc.message, extensions={"code": "NOT_FOUND"}) from None
+    except Forbidden as exc:
+        raise GraphQLError(
+            exc.message, extensions={"code": "FORBIDDEN", "field": exc.field_path or None}
+        ) from None
     except UserError as exc:
         raise bad_user_input(exc) from None
     except ServiceUnavailable:
