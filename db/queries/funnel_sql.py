@@ -278,52 +278,6 @@ st AS NOT MATERIALIZED (
   WHERE funnel_id = {fid}::uuid AND t1 >= $2::timestamptz AND t1 < {self.start}
     AND NOT (t1 >= {self.touched_from}::timestamptz AND subj = ANY({self.touched}::text[])))"""
 
-    def stored_insert(self, fid: str) -> str:
-        """``INSERT`` of the attempts (``attempts()``, run first) into ``funnel_attempts``
-        with p1..pn and nx (migration 010), and ``nx`` of the subjects' earlier stored
-        attempts that these go deeper than. The stored attempts of these subjects all lie
-        before them: the sealer deletes the attempts it computes again first (and clears
-        the ``nx`` pointing at them).
-
-        * p<k> (k <= depth): t1 of the subject's latest earlier attempt reaching k, among
-          this statement's attempts (ordered by t1, sid) or else the stored ones;
-        * nx: t1 of the subject's next attempt deeper than this one, among this
-          statement's attempts (NULL: none yet; a later pass may set it)."""
-        n = len(self.spec.steps)
-        ks = range(1, n + 1)
-        carry = ", ".join(f"max(f.t1) FILTER (WHERE f.depth >= {k}) AS c{k}" for k in ks)
-        firsts = ", ".join(
-            f"CASE WHEN a.depth >= {k} THEN coalesce(max(a.t1) FILTER (WHERE a.depth >= {k})"
-            f" OVER w, c.c{k}) END"
-            for k in ks
-        )
-        names = ", ".join(f"p{k}" for k in ks)
-        deeper = range(2, n + 1)  # next attempt reaching k = depth + 1 or more
-        nx_new = " ".join(
-            f"WHEN {k - 1} THEN min(a.t1) FILTER (WHERE a.depth >= {k}) OVER wf" for k in deeper
-        )
-        firsts_new = ", ".join(f"min(t1) FILTER (WHERE depth >= {k}) AS n{k}" for k in deeper)
-        nx_old = " ".join(f"WHEN {k - 1} THEN x.n{k}" for k in deeper)
-        return f""",
-carry AS (
-  SELECT f.subj, {carry} FROM funnel_attempts f
-  WHERE f.funnel_id = {fid}::uuid AND f.subj IN (SELECT subj FROM att) GROUP BY f.subj),
-nxt AS (SELECT subj, {firsts_new} FROM att GROUP BY subj),
-older AS (
-  UPDATE funnel_attempts f SET nx = CASE f.depth {nx_old} END
-  FROM nxt x
-  WHERE f.funnel_id = {fid}::uuid AND f.subj = x.subj AND f.nx IS NULL AND f.depth < {n}
-    AND (CASE f.depth {nx_old} END) IS NOT NULL
-  RETURNING 1)
-INSERT INTO funnel_attempts (funnel_id, t1, subj, sid, depth, dur, {names}, nx)
-SELECT {fid}::uuid, a.t1, a.subj, a.sid, a.depth, a.dur, {firsts},
-       CASE a.depth {nx_new} END
-FROM att a LEFT JOIN carry c ON c.subj = a.subj
-WINDOW w AS (PARTITION BY a.subj ORDER BY a.t1, a.sid
-             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
-       wf AS (PARTITION BY a.subj ORDER BY a.t1, a.sid
-              ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)"""
-
     def fill(self, args: list[Any], lb: Any, touched_from: Any, touched: list[str]) -> None:
         """Set the rollup's parameters in ``args`` (the statement's whole argument list)."""
         assert self.lb and self.touched_from and self.touched
