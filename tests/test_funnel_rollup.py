@@ -25,6 +25,7 @@ import pytest
 from db.queries import funnel_rollup as rollup_sql
 from db.queries.funnel_sql import AttemptsSql
 from db.queries.funnels import get_many
+from db.queries.retention import delete_older_than
 from resolvers.funnel_report import spec_of
 from resolvers.funnel_rollup import SETTLE, seal_all
 from tests.conftest import gql, make_website
@@ -433,6 +434,35 @@ async def test_deleting_before_the_sealed_start_moves_the_start(
     await _seal(pool)  # starts again from the retention start
     assert (await _state(pool, fid)).sealed_from == NOW - timedelta(days=RETENTION_DAYS)
     await _check_all(client, admin_headers, world)
+
+
+async def test_retention_moves_the_stored_start_and_unseals_nothing(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], pool: asyncpg.Pool,
+) -> None:  # fmt: skip
+    """Retention deletes each website's oldest events first. Its first batch begins long
+    after the stored start (nothing happened there); with no event between, the start
+    moves past each batch and what is stored after them stays stored (the trigger used
+    to unseal it all, and the next pass rebuilt the funnel's whole history)."""
+    site = await make_website(client, admin_headers, domain="funnel-retention.example")
+    began = {"a": NOW - timedelta(days=40), "b": NOW - timedelta(days=35),
+             "c": NOW - timedelta(days=3)}  # fmt: skip
+    events = [_event(site, v, f"s-{v}", t + timedelta(minutes=i), step)
+              for v, t in began.items() for i, step in enumerate(CONVERTING)]  # fmt: skip
+    world = await _world(client, admin_headers, site, events)
+    await _seal(pool)
+    assert {(await _state(pool, f)).sealed_until for f in world["funnels"].values()} == {TARGET}
+    assert await delete_older_than(pool, 30, batch=2) >= 8
+    last_gone = max(datetime.fromisoformat(e["timestamp"].replace("Z", "+00:00"))
+                    for e in world["events"] if e["visitor_id"] == "b")  # fmt: skip
+    world["events"][:] = [e for e in world["events"] if e["visitor_id"] == "c"]
+    for mode, fid in world["funnels"].items():
+        st = await _state(pool, fid)
+        assert (st.sealed_from, st.sealed_until) == (
+            last_gone + timedelta(microseconds=1), TARGET), mode  # fmt: skip
+        lo = NOW - timedelta(days=10)  # after the new start: read from the stored attempts
+        got = await _report(client, admin_headers, fid, lo, NOW)
+        _assert_model(got, _model(world, mode, lo, NOW), f"{mode} after retention")
+        assert got["converted"] == 1, mode
 
 
 async def test_open_attempts_stay_exact_as_fresh_events_arrive(
