@@ -6,7 +6,7 @@ of the pass. Attempts whose window is still open are stored too: events that arr
 later with ``ts`` at or after the watermark make their subjects *touched* (reports
 compute those subjects' newer attempts, and the next pass stores them again); events
 older than the watermark (imports into the past, events more than ``SETTLE`` late) and
-deletions lower the interval's end through the events trigger (migration 009) and
+deletions lower the interval's end through the events trigger (migrations 009, 011) and
 are sealed again on a later pass.
 """
 

@@ -160,6 +160,22 @@ async def _state(pool: asyncpg.Pool, fid: str) -> rollup_sql.RollupState:
     return got
 
 
+async def _spec(pool: asyncpg.Pool, fid: str) -> Any:
+    """The funnel's ``FunnelSpec``, as the service builds it."""
+    [row] = await get_many(pool, [fid])
+    assert row is not None
+    return spec_of(row)
+
+
+async def _delete_visitor(client: httpx.AsyncClient, headers: dict[str, str],
+                          world: dict[str, Any], visitor: str) -> None:  # fmt: skip
+    """Erase ``visitor`` through the API, and from the model's events."""
+    res = await gql(client, DELETE_VISITOR, {"i": {"websiteId": world["site"],
+                                                   "visitorId": visitor}}, headers)  # fmt: skip
+    assert res["data"]["deleteVisitorData"]["userErrors"] == []
+    world["events"][:] = [e for e in world["events"] if e["visitor_id"] != visitor]
+
+
 async def _check_all(client: httpx.AsyncClient, headers: dict[str, str],
                      world: dict[str, Any]) -> None:  # fmt: skip
     for mode in world["funnels"]:
@@ -232,11 +248,7 @@ async def test_privacy_deletion_and_definition_change_stay_exact(
     counts: dict[str, int] = {}
     for e in world["events"]:
         counts[e["visitor_id"]] = counts.get(e["visitor_id"], 0) + 1
-    gone = max(counts, key=lambda v: (counts[v], v))
-    res = await gql(client, DELETE_VISITOR, {"i": {"websiteId": world["site"],
-                                                   "visitorId": gone}}, admin_headers)  # fmt: skip
-    assert res["data"]["deleteVisitorData"]["userErrors"] == []
-    world["events"][:] = [e for e in world["events"] if e["visitor_id"] != gone]
+    await _delete_visitor(client, admin_headers, world, max(counts, key=lambda v: (counts[v], v)))
     fid = world["funnels"][("ORDERED", "SESSION")]
     assert (await _state(pool, fid)).sealed_until < TARGET
     await _check_all(client, admin_headers, world)
@@ -251,9 +263,7 @@ async def test_privacy_deletion_and_definition_change_stay_exact(
     want = _model(world, ("ORDERED", "SESSION"), START, END)
     _assert_model(await _report(client, admin_headers, fid, START, END), want, "changed")
     await _seal(pool)
-    [row] = await get_many(pool, [fid])
-    assert row is not None
-    assert (await _state(pool, fid)).spec_hash == rollup_sql.spec_hash(spec_of(row))
+    assert (await _state(pool, fid)).spec_hash == rollup_sql.spec_hash(await _spec(pool, fid))
     _assert_model(await _report(client, admin_headers, fid, START, END), want, "resealed")
 
 
@@ -262,9 +272,7 @@ async def test_a_chunk_written_into_while_sealing_is_not_stored(
     world: dict[str, Any],
 ) -> None:  # fmt: skip
     fid = world["funnels"][("ANY", "VISITOR")]
-    [row] = await get_many(pool, [fid])
-    assert row is not None
-    spec = spec_of(row)
+    spec = await _spec(pool, fid)
     await _seal(pool)
     # take the sealed interval back to before the traffic, then announce a chunk
     await pool.execute(
@@ -296,13 +304,12 @@ async def test_deleted_funnel_takes_its_attempts(
 ) -> None:  # fmt: skip
     await _seal(pool)
     fid = world["funnels"].pop(("ANY", "SESSION"))
-    [row] = await get_many(pool, [fid])
-    assert row is not None
+    spec = await _spec(pool, fid)
     res = await gql(client, DELETE, {"i": {"id": fid}}, admin_headers)
     assert res["data"]["deleteFunnel"]["userErrors"] == []
     # a sealer that listed the funnel before it went finds nothing to do
     wanted, target = NOW - timedelta(days=RETENTION_DAYS), TARGET
-    assert await rollup_sql.seal_step(pool, spec_of(row), wanted, target) == "done"
+    assert await rollup_sql.seal_step(pool, spec, wanted, target) == "done"
     for table in ("funnel_attempts", "funnel_rollups"):
         left = await pool.fetchval(f"SELECT count(*) FROM {table} WHERE funnel_id = $1::uuid", fid)  # nosec B608
         assert left == 0, table
@@ -344,11 +351,8 @@ async def test_sealing_while_late_events_arrive_stores_only_what_events_say(
 ) -> None:  # fmt: skip
     """Sealer and writers race: chunks are resealed again and again while imports keep
     landing inside them. Whatever ends up sealed equals a fresh computation."""
-    specs = []
-    for mode in (("ORDERED", "VISITOR"), ("STRICT", "SESSION")):
-        [row] = await get_many(pool, [world["funnels"][mode]])
-        assert row is not None
-        specs.append(spec_of(row))
+    specs = [await _spec(pool, world["funnels"][mode])
+             for mode in (("ORDERED", "VISITOR"), ("STRICT", "SESSION"))]  # fmt: skip
     rng = random.Random(7)
     visitors = sorted({e["visitor_id"] for e in world["events"]})
     span = (END - START).total_seconds()
@@ -420,10 +424,7 @@ async def test_deleting_before_the_sealed_start_moves_the_start(
     gone = min(v for v, ts in times.items()
                if min(ts) < cut < max(ts) < NOW - timedelta(days=1))  # fmt: skip
     sealed_until = (await _state(pool, fid)).sealed_until
-    res = await gql(client, DELETE_VISITOR, {"i": {"websiteId": world["site"],
-                                                   "visitorId": gone}}, admin_headers)  # fmt: skip
-    assert res["data"]["deleteVisitorData"]["userErrors"] == []
-    world["events"][:] = [e for e in world["events"] if e["visitor_id"] != gone]
+    await _delete_visitor(client, admin_headers, world, gone)
     st = await _state(pool, fid)
     assert st.sealed_from == max(times[gone]) + timedelta(microseconds=1)
     assert st.sealed_until == sealed_until  # what is after them stays sealed
@@ -510,9 +511,7 @@ async def test_open_attempts_stay_exact_as_fresh_events_arrive(
     while await seal_all(pool, RETENTION_DAYS, now=NOW + timedelta(minutes=5), budget=600):
         pass
     for m, fid in funnels.items():
-        [row] = await get_many(pool, [fid])
-        assert row is not None
         assert (await _state(pool, fid)).sealed_until == TARGET + timedelta(minutes=5)
-        assert await _stored_equals_fresh(pool, spec_of(row)) == 0, m
+        assert await _stored_equals_fresh(pool, await _spec(pool, fid)) == 0, m
         got = await _report(client, admin_headers, fid, lo, NOW)
         _assert_model(got, _model(fresh_world, m, lo, NOW), f"{m} after the pass")

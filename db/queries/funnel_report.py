@@ -122,6 +122,10 @@ FROM per"""
     return ReportCounts(got, row["mean"], row["median"], hist)
 
 
+#: A stored attempt of a subject with no attempt computed from events (not in ``ls``).
+_ALONE = "NOT EXISTS (SELECT 1 FROM ls WHERE ls.subj = st.subj)"
+
+
 def _counts_with_rollup(q: AttemptsSql, reached: str, stats: str) -> str:
     """``counts`` over the stored attempts without grouping them by subject (the cost of
     a report was a hash table of every subject of the range):
@@ -143,9 +147,7 @@ def _counts_with_rollup(q: AttemptsSql, reached: str, stats: str) -> str:
         f"count(*) FILTER (WHERE depth >= {k} AND (p{k} IS NULL OR p{k} < $2::timestamptz))"
         for k in range(1, n + 1)
     )
-    alone = "NOT EXISTS (SELECT 1 FROM ls WHERE ls.subj = st.subj)"
     return f"""{q.rollup_parts()},
-ls AS (SELECT DISTINCT subj FROM att_live),
 mix AS (
   SELECT subj, max(depth) AS depth, min(dur) AS dur FROM (
     SELECT subj, depth, dur FROM att_live
@@ -153,7 +155,7 @@ mix AS (
     SELECT st.subj, st.depth, st.dur FROM st WHERE st.subj IN (SELECT subj FROM ls)) m
   GROUP BY subj),
 conv AS (
-  SELECT min(dur) AS dur FROM st WHERE dur IS NOT NULL AND {alone} GROUP BY subj
+  SELECT min(dur) AS dur FROM st WHERE dur IS NOT NULL AND {_ALONE} GROUP BY subj
   UNION ALL
   SELECT dur FROM mix WHERE dur IS NOT NULL)
 SELECT (SELECT ARRAY[{reached}]::int[] FROM mix) AS reached,
@@ -179,9 +181,7 @@ def _best(q: AttemptsSql, rollup: bool) -> str:
         return f"""{q.attempts()},
 best AS (SELECT DISTINCT ON (subj) subj, sid, t1, depth FROM att {order})"""
     own = " ".join(f"WHEN {k} THEN p{k}" for k in range(1, len(q.spec.steps) + 1))
-    parts = q.rollup_parts()
-    return f"""{parts},
-ls AS (SELECT DISTINCT subj FROM att_live),
+    return f"""{q.rollup_parts()},
 best AS (
   (SELECT DISTINCT ON (subj) subj, sid, t1, depth FROM (
      SELECT subj, sid, t1, depth FROM att_live
@@ -193,7 +193,7 @@ best AS (
   WHERE coalesce((CASE depth {own} END) < $2::timestamptz, true)
     AND (nx IS NULL OR nx >= {q.start}
          OR (nx >= {q.touched_from}::timestamptz AND subj = ANY({q.touched}::text[])))
-    AND NOT EXISTS (SELECT 1 FROM ls WHERE ls.subj = st.subj))"""
+    AND {_ALONE})"""
 
 
 async def daily(

@@ -55,8 +55,6 @@ class FunnelSpec:
 #: Part of every rollup digest: bump it when the attempt rules or their SQL change, and
 #: every stored rollup is rebuilt. 2: stored attempts carry p1..pn (migration 010).
 ATTEMPT_RULES_VERSION = 2
-#: Columns p1..p20 of ``funnel_attempts`` (a funnel has at most 20 steps).
-MAX_FIRSTS = 20
 
 
 def spec_hash(spec: FunnelSpec) -> str:
@@ -259,8 +257,9 @@ class AttemptsSql:
         return "WITH " + ",\n".join(ctes)
 
     def rollup_parts(self) -> str:
-        """CTEs ``att_live`` (attempts computed from events) and ``st`` (stored attempts,
-        not materialized): attempts with ``$2 <= t1 < lb`` come from ``funnel_attempts``
+        """CTEs ``att_live`` (attempts computed from events), ``st`` (stored attempts,
+        not materialized) and ``ls`` (the subjects of ``att_live``, whose stored attempts
+        reports group with them): attempts with ``$2 <= t1 < lb`` come from ``funnel_attempts``
         and only ``lb <= t1 < $3`` are computed from events — except for the *touched*
         subjects (with events at or after the rollup's watermark), whose attempts from
         ``touched_from`` on are computed, not read. ``lb``, ``touched_from`` and
@@ -276,7 +275,8 @@ class AttemptsSql:
 st AS NOT MATERIALIZED (
   SELECT * FROM funnel_attempts
   WHERE funnel_id = {fid}::uuid AND t1 >= $2::timestamptz AND t1 < {self.start}
-    AND NOT (t1 >= {self.touched_from}::timestamptz AND subj = ANY({self.touched}::text[])))"""
+    AND NOT (t1 >= {self.touched_from}::timestamptz AND subj = ANY({self.touched}::text[]))),
+ls AS (SELECT DISTINCT subj FROM att_live)"""
 
     def fill(self, args: list[Any], lb: Any, touched_from: Any, touched: list[str]) -> None:
         """Set the rollup's parameters in ``args`` (the statement's whole argument list)."""

@@ -24,9 +24,9 @@ async def delete_older_than(pool: asyncpg.Pool, days: int, *, batch: int = 50_00
 
     Deletes in batches of ``batch`` rows so that no single transaction grows large, per
     website and oldest first: every batch then starts at its website's oldest event, so
-    the funnel rollup's trigger (migration 009) moves the sealed interval's start past
-    it rather than unsealing what is stored after it (which it must do for a batch that
-    began later than the stored start). A last sweep takes events of websites no longer
+    the funnel rollup's trigger (migrations 009, 011) moves the sealed interval's start
+    past it rather than unsealing what is stored after it (which it must do when events
+    lie between that start and the batch). A last sweep takes events of websites no longer
     listed."""
     total = 0
     async with translated():
