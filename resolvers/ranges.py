@@ -49,10 +49,19 @@ def _month_start(day: date, months_back: int = 0) -> date:
 
 
 def _hour_start(instant: datetime, zone: ZoneInfo) -> datetime:
-    """The instant reading hh:00 locally that starts the local hour containing ``instant``."""
-    local = instant.astimezone(zone)
-    return instant - timedelta(minutes=local.minute, seconds=local.second,
-                               microseconds=local.microsecond)  # fmt: skip
+    """The latest instant at or before ``instant`` that reads hh:00 locally. Going back by
+    the local minutes lands there unless it crosses a change of offset by a fraction of
+    an hour (Australia/Lord_Howe's 30 minutes); then one more step back does (two
+    changes never fall within one hour). Same rule as ``db.queries.stats._bucket_sql``."""
+    cursor = instant
+    for _ in range(3):
+        local = cursor.astimezone(zone)
+        back = timedelta(minutes=local.minute, seconds=local.second,
+                         microseconds=local.microsecond)  # fmt: skip
+        if not back:
+            break
+        cursor -= back
+    return cursor
 
 
 def preset_range(preset: str, zone_name: str, now: datetime) -> tuple[datetime, datetime]:

@@ -8,6 +8,7 @@ equals the reference model's (floats within 1e-6).
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -195,3 +196,63 @@ async def test_adelaide_fall_back_matches_model(
     check_dashboard(data, events, ADL_FROM, ADL_TO, "Australia/Adelaide", ("HOUR", "DAY"), dims)
     assert len(data["ts_HOUR"]) == 73  # three local days, one of them 25 hours long
     assert ADL_TO.astimezone(UTC) - ADL_FROM.astimezone(UTC) == timedelta(hours=73)
+
+
+# Lord Howe Island shifts by 30 minutes: 2026-04-05 02:00+11:00 → 01:30+10:30 (15:00Z)
+# and 2026-10-04 02:00+10:30 → 02:30+11:00 (15:30Z). Across either shift the local hour
+# 01:00 lasts 90 minutes (hh:00 buckets: 14:00Z then 15:30Z in April, 14:30Z then 16:00Z
+# in October), so going back by the local minutes alone missed its start.
+LHI = ZoneInfo("Australia/Lord_Howe")
+LHI_SHIFTS = (datetime(2026, 4, 4, 15, tzinfo=UTC), datetime(2026, 10, 3, 15, 30, tzinfo=UTC))
+
+
+def _lhi_view(site: str, n: int, at: datetime) -> dict[str, Any]:
+    """One page view of its own visitor and session at ``at``."""
+    return {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"lhi-{n}")), "website_id": site, "visitor_id": f"lhi-v{n}",
+            "session_id": f"lhi-s{n}", "event_type": "pageview", "page": f"/lhi/{n}",
+            "timestamp": at.astimezone(UTC).isoformat()}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+async def lord_howe_site(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> tuple[str, list]:
+    site = await make_website(client, admin_headers, domain=DOMAIN, timezone="Australia/Lord_Howe")
+    events: list[dict[str, Any]] = []
+    for i, shift in enumerate(LHI_SHIFTS):
+        events += generate_traffic(20260404 + i, site, DOMAIN, shift - timedelta(days=2),
+                                   shift + timedelta(days=2), n_visitors=40,
+                                   straddle=[shift, shift + timedelta(minutes=30)])  # fmt: skip
+        # one view in each quarter hour of the two hours around the shift
+        events += [_lhi_view(site, 100 * i + q, shift + timedelta(minutes=15 * q - 60 + 7))
+                   for q in range(8)]  # fmt: skip
+    await import_events(client, admin_headers, site, events)
+    return site, events
+
+
+@pytest.mark.parametrize("shift", [0, 1])
+async def test_lord_howe_half_hour_shift_matches_model(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], lord_howe_site: tuple[str, list],
+    shift: int,
+) -> None:  # fmt: skip
+    site, events = lord_howe_site
+    at = LHI_SHIFTS[shift]
+    day_start = datetime.combine(at.astimezone(LHI).date(), datetime.min.time(), tzinfo=LHI)
+    dims = (("PAGE", None), ("ENTRY_PAGE", None))
+    # the local day of the shift, and ranges starting inside the shifted half hour
+    for start, end, intervals in (
+        (day_start, day_start + timedelta(days=1), ("HOUR", "DAY")),
+        (at + timedelta(minutes=10), at + timedelta(hours=3), ("HOUR",)),
+        (at - timedelta(minutes=20), at + timedelta(minutes=50), ("HOUR",)),
+        (at - timedelta(hours=1), at + timedelta(hours=1), ("HOUR",)),
+    ):
+        query = dashboard_query(intervals=intervals, dimensions=dims)
+        for tz in (None, "Australia/Lord_Howe"):
+            data = await stats(client, admin_headers, site, query, start, end, tz)
+            check_dashboard(data, events, start, end, "Australia/Lord_Howe", intervals, dims)
+        if start == at - timedelta(hours=1):
+            starts = [datetime.fromisoformat(b["start"]) for b in data["ts_HOUR"]]
+            # local 01:00 starts an hour before the shift and lasts 90 minutes
+            assert starts == [at - timedelta(hours=1), at + timedelta(minutes=30)], starts
+            assert [s.astimezone(LHI).hour for s in starts] == [1, 2 + shift], starts
+            assert data["ts_HOUR"][0]["pageviews"] >= 6, data["ts_HOUR"]

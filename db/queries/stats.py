@@ -120,8 +120,14 @@ class ScanRow:
 
 def _bucket_sql(column: str, interval: str, zone: str) -> str:
     local = f"({column} AT TIME ZONE {zone})"
-    if interval == "HOUR":  # the instant whose local time reads hh:00 (DST-safe)
-        return f"({column} - ({local} - date_trunc('hour', {local})))"
+    if interval == "HOUR":
+        # The latest instant at or before the row's that reads hh:00 locally: back by the
+        # local minutes, then once more from there — the first step lands off the hour
+        # only across a change of offset by a fraction of an hour (Lord_Howe's 30 min).
+        # Same rule as resolvers.ranges._hour_start.
+        once = f"({column} - ({local} - date_trunc('hour', {local})))"
+        again = f"({once} AT TIME ZONE {zone})"
+        return f"({once} - ({again} - date_trunc('hour', {again})))"
     return f"(date_trunc('{CALENDAR_UNITS[interval]}', {local}) AT TIME ZONE 'UTC')"
 
 
