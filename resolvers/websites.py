@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from db.errors import ConflictError
 from db.queries import websites as website_sql
@@ -17,11 +18,20 @@ _DOMAIN = re.compile(r"^(?=.{1,253}$)(localhost|[a-z0-9-]+(\.[a-z0-9-]+)+)(:\d{1
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
+@cache
+def _zone_names() -> frozenset[str]:
+    """IANA zone names of the tz database (not its folders, such as ``America``, nor
+    ``Factory`` and the ``localtime`` link to the machine's zone)."""
+    return frozenset(available_timezones() - {"Factory", "localtime"})
+
+
 def check_timezone(name: str, field: str = "timezone") -> str:
     """An IANA zone name, else ``UserError`` naming ``field``."""
     try:
+        if name not in _zone_names():
+            raise ZoneInfoNotFoundError(name)
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise UserError(f"{field}: unknown IANA time zone {name!r}", [field]) from None
     return name
 

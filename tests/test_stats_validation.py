@@ -21,6 +21,8 @@ TOP = """query($id: ID!, $n: Int!) { website(id: $id) { realtime { topPages(limi
 
 CASES: dict[str, tuple[dict[str, Any], str]] = {
     "unknown_zone": ({"tz": "Mars/Olympus"}, "timezone"),
+    "zone_folder": ({"tz": "America"}, "timezone"),  # a folder of the tz database
+    "zone_factory": ({"tz": "Factory"}, "timezone"),
     "from_after_to": (
         {"r": {"from": "2026-10-08T00:00:00Z", "to": "2026-10-01T00:00:00Z"}},
         "range",
