@@ -21,6 +21,7 @@ import asyncpg
 
 from db.queries.funnel_rollup import seal_step, state
 from db.queries.funnels import list_all
+from db.queries.table_stats import analyze_if_stale
 from resolvers.counters import FUNNEL_ROLLUP_LAG, FUNNEL_ROLLUP_STEPS
 from resolvers.funnel_report import spec_of
 from resolvers.runtime import Runtime
@@ -61,6 +62,8 @@ async def seal_all(
                 return True
             try:
                 result = await seal_step(pool, spec, wanted_start, target)
+                if result == "sealed":  # the next chunk is planned with current statistics
+                    await analyze_if_stale(pool, "funnel_attempts")
             except Exception:  # one funnel's failure must not stop the others
                 log.exception("funnel rollup of %s failed", spec.funnel_id)
                 result = "busy"

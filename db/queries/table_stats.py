@@ -1,0 +1,42 @@
+"""Planner statistics of the tables the service fills in bulk.
+
+PostgreSQL plans from each table's statistics, which autovacuum refreshes — when it
+runs. Where it is off (it is on this project's CI machines) or lags behind a bulk fill
+(the funnel rollup's first pass stores millions of attempts in minutes), a table that
+was never analysed is planned as a few pages: the rollup's look-ups by subject then
+became a nested loop over a sequential scan, one pass ran for over 14 minutes instead
+of seconds. ``analyze_if_stale`` analyses a table once enough of it changed, with
+autovacuum's own rule at a coarser scale (few ANALYZEs during a fill).
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+#: ANALYZE once changed rows exceed BASE + FRACTION × rows at the last ANALYZE
+#: (autovacuum's defaults: 50 + 0.1 ×; coarser, as each ANALYZE reads a 30k-row sample).
+BASE = 10_000
+FRACTION = 0.5
+
+#: Tables this module may analyse (identifiers are interpolated, so a fixed set).
+TABLES = frozenset({"events", "sessions", "funnel_attempts"})
+
+
+async def analyze_if_stale(pool: asyncpg.Pool | asyncpg.Connection, table: str) -> bool:
+    """``ANALYZE table`` when it was never analysed and has rows, or when more than
+    ``BASE + FRACTION × reltuples`` rows changed since; ``True`` when it did."""
+    if table not in TABLES:
+        raise ValueError(f"not a table of ours to analyse: {table}")
+    row = await pool.fetchrow(
+        """SELECT c.reltuples, s.n_mod_since_analyze AS changed
+           FROM pg_class c JOIN pg_stat_user_tables s ON s.relid = c.oid
+           WHERE c.oid = $1::regclass""",
+        table,
+    )
+    if row is None or row["changed"] <= 0:
+        return False
+    rows = max(float(row["reltuples"]), 0.0)
+    if row["reltuples"] >= 0 and row["changed"] <= BASE + FRACTION * rows:
+        return False
+    await pool.execute(f"ANALYZE {table}")
+    return True
