@@ -20,6 +20,7 @@ from resolvers import counters
 from resolvers.enrich import cdn_location, client_ip, parse_user_agent, referrer_host
 from resolvers.errors import NotFound, Overloaded, Refused, ServiceUnavailable, UserError
 from resolvers.event_input import CleanEvent, Mode, validate_event
+from resolvers.ingest_fallback import website_for_ingest
 from resolvers.protection import protect
 from resolvers.runtime import Runtime
 from resolvers.session_claims import NewSession, claims_of
@@ -129,7 +130,9 @@ async def track(rt: Runtime, req: TrackRequest) -> TrackResult:
     Raises ``UserError`` (nothing stored) for invalid input, ``NotFound`` for an unknown
     website, ``OriginRejected``/``RateLimited`` for a public request refused by
     ``resolvers.protection``, ``ServiceUnavailable`` when the database (or the ingest
-    queue) cannot be reached and ``Overloaded`` when the ingest queue is full.
+    queue) cannot be reached and ``Overloaded`` when the ingest queue is full. Queue
+    mode goes on without the database for websites it knows
+    (``resolvers.ingest_fallback``).
     """
     limit = MAX_IMPORT_EVENTS if req.mode == "import" else MAX_TRACK_EVENTS
     if not req.site_id:
@@ -142,7 +145,7 @@ async def track(rt: Runtime, req: TrackRequest) -> TrackResult:
         counters.EVENTS_REJECTED.labels("too_many").inc(len(req.events))
         raise UserError(f"events: at most {limit} per request", ["events"], "TOO_LARGE")
     try:
-        website = await rt.websites.get(req.site_id)
+        website = await website_for_ingest(rt, req.site_id)
     except DatabaseUnavailable as exc:
         raise ServiceUnavailable(str(exc)) from exc
     if website is None:

@@ -12,6 +12,7 @@ from db.queries import websites as website_sql
 from db.queries.websites import WebsiteRow
 from resolvers.access import Principal
 from resolvers.errors import NotFound, UserError
+from resolvers.ingest_fallback import forget_website
 from resolvers.runtime import Runtime
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)(localhost|[a-z0-9-]+(\.[a-z0-9-]+)+)(:\d{1,5})?$")
@@ -87,7 +88,7 @@ async def create(rt: Runtime, who: Principal, values: dict[str, Any]) -> Website
         site = await website_sql.insert(rt.pools.write, **row)
     except ConflictError:
         raise UserError(f"id: website {website_id!r} already exists", ["id"], "TAKEN") from None
-    rt.websites.forget(website_id)
+    await forget_website(rt, website_id)
     return site
 
 
@@ -107,7 +108,7 @@ async def update(
             value = _owner(value)
         clean[key] = value
     site = await website_sql.update(rt.pools.write, website_id, clean)
-    rt.websites.forget(website_id)
+    await forget_website(rt, website_id)
     if site is None:
         raise NotFound(f"website {website_id!r} not found", ["id"])
     return site
@@ -117,7 +118,7 @@ async def delete(rt: Runtime, who: Principal, website_id: str) -> None:
     who.require("admin", await rt.websites.get(website_id), website_id)
     async with rt.pools.write.acquire() as conn:
         gone = await website_sql.delete(conn, website_id, who.subject)
-    rt.websites.forget(website_id)
+    await forget_website(rt, website_id)
     if rt.cache is not None:
         await rt.cache.invalidate(website_id)
     if not gone:

@@ -1,0 +1,169 @@
+"""Queue-mode tracking while PostgreSQL is unreachable: which website rows to trust.
+
+In queue mode (``INGEST_QUEUE=redis``) an accepted event only has to reach Redis; the
+database is needed for the website look-up (``resolvers.runtime.WebsiteCache``) and the
+session look-up (``resolvers.session_state``). When a look-up fails with
+``DatabaseUnavailable`` the ingest path *trips* for ``OUTAGE_RETRY`` seconds: it does
+not ask PostgreSQL again before then (an outage costs one failed query per second, not
+one per request, however slow the failure) and answers from the last known state:
+
+- **websites** (stale-if-error): the row this process read last, however old; else the
+  copy in Redis (``<namespace>:site:<id>``, written whenever a process reads the row
+  from the database for tracking — at most once per ``WebsiteCache.ttl`` per process and
+  website — kept ``COPY_TTL`` seconds after the last write, dropped when the website is
+  changed, deleted or found missing). A website neither this process nor Redis knows
+  cannot be told apart from one that does not exist: ``DatabaseUnavailable`` (503).
+- **sessions**: ``resolvers.session_state``.
+
+Direct mode (``INGEST_QUEUE=direct``) never uses any of this: there a 2xx means
+committed, so tracking answers 503 as soon as the database is unreachable.
+Redis failures here never fail a request while the database answers (the copy is a
+best effort; logged once per outage).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from db.errors import DatabaseUnavailable
+from db.queries.websites import WebsiteRow
+from resolvers.protection import protection_of
+from resolvers.runtime import Runtime, valid_website_id
+
+log = logging.getLogger("footfall.ingest")
+
+EXTRAS_KEY = "ingest_fallback"
+OUTAGE_RETRY = 1.0  # seconds the ingest path skips PostgreSQL after it was unreachable
+COPY_TTL = 7 * 24 * 3600  # seconds a website's Redis copy outlives its last refresh
+
+
+class IngestFallback:
+    """The outage switch and the Redis copies of website rows (``redis`` None: no
+    copies, in-process rows only)."""
+
+    def __init__(self, redis: Any = None, namespace: str = "ff") -> None:
+        self.redis = redis
+        self.namespace = namespace
+        self._down_until = 0.0
+        self._outage = False  # logged as begun, not yet as over
+        self._redis_failed = False
+        self._scripts: dict[str, Any] = {}
+
+    def script(self, source: str) -> Any:
+        """``source`` registered on the Redis client (EVALSHA, loaded on first use)."""
+        if source not in self._scripts:
+            self._scripts[source] = self.redis.register_script(source)
+        return self._scripts[source]
+
+    @property
+    def database_down(self) -> bool:
+        """PostgreSQL failed less than ``OUTAGE_RETRY`` seconds ago: don't ask it."""
+        return time.monotonic() < self._down_until
+
+    def database_failed(self, exc: DatabaseUnavailable) -> None:
+        """Record a failed look-up (logged once per outage)."""
+        self._down_until = time.monotonic() + OUTAGE_RETRY
+        if not self._outage:
+            self._outage = True
+            log.warning("ingest: %s; queue mode tracks with the last known websites and "
+                        "sessions", exc)  # fmt: skip
+
+    def database_answered(self) -> None:
+        """Record a look-up that worked (ends a logged outage)."""
+        if self._outage:
+            self._outage = False
+            log.info("ingest: database answers again")
+
+    def _key(self, website_id: str) -> str:
+        return f"{self.namespace}:site:{website_id}"
+
+    def redis_failed(self, what: str, exc: Exception) -> None:
+        """Record a failed Redis call (logged once until one works again)."""
+        if not self._redis_failed:
+            self._redis_failed = True
+            log.warning("ingest: Redis failed (%s: %s)", what, type(exc).__name__)
+
+    def redis_answered(self) -> None:
+        self._redis_failed = False
+
+    async def save_copy(self, website_id: str, row: WebsiteRow | None) -> None:
+        """Store (or, for a missing website, drop) the Redis copy; never raises."""
+        if self.redis is None:
+            return
+        try:
+            if row is None:
+                await self.redis.delete(self._key(website_id))
+            else:
+                await self.redis.set(self._key(website_id), orjson.dumps(row), ex=COPY_TTL)
+            self.redis_answered()
+        except Exception as exc:  # redis errors, OSError, timeouts (not cancellation)
+            self.redis_failed("website copy", exc)
+
+    async def load_copy(self, website_id: str) -> WebsiteRow | None:
+        """The Redis copy, or None (none stored, or Redis failed)."""
+        if self.redis is None:
+            return None
+        try:
+            data = await self.redis.get(self._key(website_id))
+        except Exception as exc:
+            self.redis_failed("website copy", exc)
+            return None
+        if data is None:
+            return None
+        try:
+            raw = orjson.loads(data)
+            for name in ("created_at", "updated_at"):
+                raw[name] = datetime.fromisoformat(raw[name])
+            return WebsiteRow(**raw)
+        except (ValueError, TypeError, KeyError) as exc:  # not a copy we wrote
+            self.redis_failed("website copy", exc)
+            return None
+
+
+def fallback_of(rt: Runtime) -> IngestFallback:
+    """The runtime's fallback, built on first use on the rate limiter's Redis client and
+    deployment namespace (as ``resolvers.session_claims`` does)."""
+    found = rt.extras.get(EXTRAS_KEY)
+    if not isinstance(found, IngestFallback):
+        limiter = protection_of(rt).limiter
+        found = rt.extras[EXTRAS_KEY] = IngestFallback(limiter.redis, limiter.namespace)
+    return found
+
+
+async def website_for_ingest(rt: Runtime, website_id: str) -> WebsiteRow | None:
+    """The website a tracking request names, or None when it does not exist.
+
+    Direct mode: ``rt.websites.get`` (``DatabaseUnavailable`` propagates). Queue mode:
+    the same, but while the database is unreachable the last known row (this process's,
+    else Redis's copy); ``DatabaseUnavailable`` only for a website known to neither."""
+    if not rt.queued or not valid_website_id(website_id):
+        return await rt.websites.get(website_id)
+    fb = fallback_of(rt)
+    if not fb.database_down:
+        fresh = rt.websites.is_fresh(website_id)
+        try:
+            row = await rt.websites.get(website_id)
+        except DatabaseUnavailable as exc:
+            fb.database_failed(exc)
+        else:
+            if not fresh:  # read from the database just now: refresh the shared copy
+                fb.database_answered()
+                await fb.save_copy(website_id, row)
+            return row
+    row = rt.websites.last_known(website_id) or await fb.load_copy(website_id)
+    if row is None:
+        raise DatabaseUnavailable(f"database unavailable and website {website_id!r} unknown")
+    return row
+
+
+async def forget_website(rt: Runtime, website_id: str) -> None:
+    """After a website changed or was deleted: drop this process's row and the Redis
+    copy (the next tracking read stores a new one)."""
+    rt.websites.forget(website_id)
+    if rt.queued and valid_website_id(website_id):
+        await fallback_of(rt).save_copy(website_id, None)
