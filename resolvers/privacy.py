@@ -31,6 +31,7 @@ from db.queries.retention import delete_older_than
 from resolvers.access import Principal
 from resolvers.errors import Forbidden, NotFound, UserError
 from resolvers.runtime import Runtime
+from resolvers.session_state import forget_visitor
 
 MAX_ACCOUNT_EXPORT_EVENTS = 10_000
 MAX_ID = 255
@@ -56,6 +57,7 @@ async def delete_visitor(
     site = who.require("write", await rt.websites.get(website_id), website_id)
     visitor = _check_id(visitor_id, "visitorId")
     counts = await privacy_sql.delete_visitor(rt.pools.write, site.id, visitor, who.subject)
+    await forget_visitor(rt, site.id, visitor)
     await _invalidate(rt, [site.id])
     return counts
 

@@ -24,6 +24,7 @@ from resolvers.ingest_fallback import website_for_ingest
 from resolvers.protection import protect
 from resolvers.runtime import Runtime
 from resolvers.session_claims import NewSession, claims_of
+from resolvers.session_state import latest_sessions, remember_sessions
 
 MAX_TRACK_EVENTS = 500
 MAX_IMPORT_EVENTS = 10_000
@@ -77,9 +78,11 @@ async def _assign_sessions(rt: Runtime, website_id: str, events: list[CleanEvent
     """Give events without ``session_id`` their visitor's session (< 30 min of event time
     since its last event) or a new one; events of one visitor are chained in time order.
 
-    The latest sessions come from the database (committed events only). A run of events
-    that would start a new session is claimed in ``resolvers.session_claims`` first, so
-    parallel requests of one visitor (not yet committed) join one new session."""
+    The latest sessions come from the database (committed events only; in queue mode
+    also from the records of ``resolvers.session_state``, alone while the database is
+    unreachable). A run of events that would start a new session is claimed in
+    ``resolvers.session_claims`` first, so parallel requests of one visitor (not yet
+    committed) join one new session."""
     missing = [e for e in events if e.session_id is None]
     if not missing:
         return
@@ -87,7 +90,7 @@ async def _assign_sessions(rt: Runtime, website_id: str, events: list[CleanEvent
     for ev in sorted(missing, key=lambda e: e.ts):
         assert ev.visitor_id is not None
         by_visitor.setdefault(ev.visitor_id, []).append(ev)
-    latest = await identity_sql.latest_sessions(rt.pools.write, website_id, sorted(by_visitor))
+    latest = await latest_sessions(rt, website_id, sorted(by_visitor))
     runs: list[NewSession] = []
     run_events: list[list[CleanEvent]] = []
     for visitor_id, evs in by_visitor.items():
@@ -131,8 +134,8 @@ async def track(rt: Runtime, req: TrackRequest) -> TrackResult:
     website, ``OriginRejected``/``RateLimited`` for a public request refused by
     ``resolvers.protection``, ``ServiceUnavailable`` when the database (or the ingest
     queue) cannot be reached and ``Overloaded`` when the ingest queue is full. Queue
-    mode goes on without the database for websites it knows
-    (``resolvers.ingest_fallback``).
+    mode goes on without the database for websites and visitors it knows
+    (``resolvers.ingest_fallback``, ``resolvers.session_state``).
     """
     limit = MAX_IMPORT_EVENTS if req.mode == "import" else MAX_TRACK_EVENTS
     if not req.site_id:
@@ -204,6 +207,7 @@ async def track(rt: Runtime, req: TrackRequest) -> TrackResult:
         # one row per event id: a request repeating an id stores (and counts) it once
         unique = list({ev.id: ev for ev in reversed(kept)}.values())[::-1]
         result = await rt.writer.write([_row(ev, website.domain, received) for ev in unique])
+        await remember_sessions(rt, website.id, unique)
     except QueueFull as exc:
         counters.EVENTS_REJECTED.labels("queue_full").inc(len(kept))
         raise Overloaded(str(exc), exc.retry_after) from exc
