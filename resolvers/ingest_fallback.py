@@ -10,8 +10,8 @@ one per request, however slow the failure) and answers from the last known state
 - **websites** (stale-if-error): the row this process read last, however old; else the
   copy in Redis (``<namespace>:site:<id>``, written whenever a process reads the row
   from the database for tracking — at most once per ``WebsiteCache.ttl`` per process and
-  website — kept ``COPY_TTL`` seconds after the last write, dropped when the website is
-  changed, deleted or found missing). A website neither this process nor Redis knows
+  website, and when a website is created or changed — kept ``COPY_TTL`` seconds after
+  the last write, dropped when the website is deleted or found missing). A website neither this process nor Redis knows
   cannot be told apart from one that does not exist: ``DatabaseUnavailable`` (503).
 - **sessions**: ``resolvers.session_state``.
 
@@ -161,9 +161,9 @@ async def website_for_ingest(rt: Runtime, website_id: str) -> WebsiteRow | None:
     return row
 
 
-async def forget_website(rt: Runtime, website_id: str) -> None:
-    """After a website changed or was deleted: drop this process's row and the Redis
-    copy (the next tracking read stores a new one)."""
+async def website_changed(rt: Runtime, website_id: str, row: WebsiteRow | None) -> None:
+    """After a website was created or changed (``row``: as stored now) or deleted
+    (None): drop this process's row and store (or drop) the Redis copy."""
     rt.websites.forget(website_id)
     if rt.queued and valid_website_id(website_id):
-        await fallback_of(rt).save_copy(website_id, None)
+        await fallback_of(rt).save_copy(website_id, row)

@@ -12,7 +12,7 @@ from db.queries import websites as website_sql
 from db.queries.websites import WebsiteRow
 from resolvers.access import Principal
 from resolvers.errors import NotFound, UserError
-from resolvers.ingest_fallback import forget_website
+from resolvers.ingest_fallback import website_changed
 from resolvers.runtime import Runtime
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)(localhost|[a-z0-9-]+(\.[a-z0-9-]+)+)(:\d{1,5})?$")
@@ -88,7 +88,7 @@ async def create(rt: Runtime, who: Principal, values: dict[str, Any]) -> Website
         site = await website_sql.insert(rt.pools.write, **row)
     except ConflictError:
         raise UserError(f"id: website {website_id!r} already exists", ["id"], "TAKEN") from None
-    await forget_website(rt, website_id)
+    await website_changed(rt, website_id, site)
     return site
 
 
@@ -108,7 +108,7 @@ async def update(
             value = _owner(value)
         clean[key] = value
     site = await website_sql.update(rt.pools.write, website_id, clean)
-    await forget_website(rt, website_id)
+    await website_changed(rt, website_id, site)
     if site is None:
         raise NotFound(f"website {website_id!r} not found", ["id"])
     return site
@@ -118,7 +118,7 @@ async def delete(rt: Runtime, who: Principal, website_id: str) -> None:
     who.require("admin", await rt.websites.get(website_id), website_id)
     async with rt.pools.write.acquire() as conn:
         gone = await website_sql.delete(conn, website_id, who.subject)
-    await forget_website(rt, website_id)
+    await website_changed(rt, website_id, None)
     if rt.cache is not None:
         await rt.cache.invalidate(website_id)
     if not gone:
