@@ -9,10 +9,11 @@ one per request, however slow the failure) and answers from the last known state
 
 - **websites** (stale-if-error): the row this process read last, however old; else the
   copy in Redis (``<namespace>:site:<id>``, written whenever a process reads the row
-  from the database for tracking — at most once per ``WebsiteCache.ttl`` per process and
-  website, and when a website is created or changed — kept ``COPY_TTL`` seconds after
-  the last write, dropped when the website is deleted or found missing). A website neither this process nor Redis knows
-  cannot be told apart from one that does not exist: ``DatabaseUnavailable`` (503).
+  from the database for tracking — at most once per ``WebsiteCache.ttl`` per process
+  and website — and when a website is created or changed; kept ``COPY_TTL`` seconds
+  after the last write, dropped when the website is deleted or found missing). A
+  website neither this process nor Redis knows cannot be told apart from one that does
+  not exist: ``DatabaseUnavailable`` (503).
 - **sessions**: ``resolvers.session_state``.
 
 Direct mode (``INGEST_QUEUE=direct``) never uses any of this: there a 2xx means
