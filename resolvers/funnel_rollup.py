@@ -21,7 +21,7 @@ import asyncpg
 
 from db.queries.funnel_rollup import seal_step, state
 from db.queries.funnels import list_all
-from db.queries.table_stats import analyze_if_stale
+from db.queries.table_stats import analyze, analyze_if_stale
 from resolvers.counters import FUNNEL_ROLLUP_LAG, FUNNEL_ROLLUP_STEPS
 from resolvers.funnel_report import spec_of
 from resolvers.runtime import Runtime
@@ -39,6 +39,10 @@ STARTUP_DELAY = 10.0
 PASS_BUDGET = 20.0
 #: Steps per funnel per pass (a reset, then chunks).
 MAX_STEPS = 1000
+#: Chunks of one funnel sealed in one pass after which its rows are analysed: a funnel
+#: built after the table's last ANALYZE is missing from its statistics (estimated at a
+#: row or so), which the reports' plans depend on.
+BUILD_CHUNKS = 3
 
 
 async def seal_all(
@@ -57,13 +61,17 @@ async def seal_all(
     for row in await list_all(pool):
         spec = spec_of(row)
         result = "busy"
+        chunks = 0
         for _ in range(MAX_STEPS):
             if time.monotonic() > deadline:
                 return True
             try:
                 result = await seal_step(pool, spec, wanted_start, target)
                 if result == "sealed":  # the next chunk is planned with current statistics
+                    chunks += 1
                     await analyze_if_stale(pool, "funnel_attempts")
+                elif result == "done" and chunks >= BUILD_CHUNKS:
+                    await analyze(pool, "funnel_attempts")
             except Exception:  # one funnel's failure must not stop the others
                 log.exception("funnel rollup of %s failed", spec.funnel_id)
                 result = "busy"

@@ -286,16 +286,25 @@ def _stored_insert(spec: FunnelSpec, fid: str) -> str:
     )
     firsts_new = ", ".join(f"min(t1) FILTER (WHERE depth >= {k}) AS n{k}" for k in deeper)
     nx_old = " ".join(f"WHEN {k - 1} THEN x.n{k}" for k in deeper)
+    # carry and older look up each subject of the chunk through funnel_attempts_subj
+    # (LATERAL; OFFSET 0 keeps the planner from flattening it into a join). As a join,
+    # its plan hung on the estimate of the funnel's stored rows: a funnel absent from
+    # the table's statistics is estimated at one row, and a nested loop rescanned the
+    # chunk's attempts once per stored attempt (a 7-day chunk ran for over 14 minutes).
     return f""",
 carry AS (
-  SELECT f.subj, {carry} FROM funnel_attempts f
-  WHERE f.funnel_id = {fid}::uuid AND f.subj IN (SELECT subj FROM att) GROUP BY f.subj),
+  SELECT s.subj, c.* FROM (SELECT DISTINCT subj FROM att) s CROSS JOIN LATERAL (
+    SELECT {carry} FROM funnel_attempts f
+    WHERE f.funnel_id = {fid}::uuid AND f.subj = s.subj) c),
 nxt AS (SELECT subj, {firsts_new} FROM att GROUP BY subj),
 older AS (
-  UPDATE funnel_attempts f SET nx = CASE f.depth {nx_old} END
-  FROM nxt x
-  WHERE f.funnel_id = {fid}::uuid AND f.subj = x.subj AND f.nx IS NULL AND f.depth < {n}
-AND (CASE f.depth {nx_old} END) IS NOT NULL
+  UPDATE funnel_attempts f SET nx = o.nx
+  FROM (SELECT g.ctid AS row_id, CASE g.depth {nx_old} END AS nx
+        FROM nxt x CROSS JOIN LATERAL (
+          SELECT ctid, depth FROM funnel_attempts g
+          WHERE g.funnel_id = {fid}::uuid AND g.subj = x.subj AND g.nx IS NULL
+            AND g.depth < {n} OFFSET 0) g) o
+  WHERE f.ctid = o.row_id AND o.nx IS NOT NULL
   RETURNING 1)
 INSERT INTO funnel_attempts (funnel_id, t1, subj, sid, depth, dur, {names}, nx)
 SELECT {fid}::uuid, a.t1, a.subj, a.sid, a.depth, a.dur, {firsts},

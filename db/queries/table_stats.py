@@ -2,11 +2,12 @@
 
 PostgreSQL plans from each table's statistics, which autovacuum refreshes — when it
 runs. Where it is off (it is on this project's CI machines) or lags behind a bulk fill
-(the funnel rollup's first pass stores millions of attempts in minutes), a table that
-was never analysed is planned as a few pages: the rollup's look-ups by subject then
-became a nested loop over a sequential scan, one pass ran for over 14 minutes instead
-of seconds. ``analyze_if_stale`` analyses a table once enough of it changed, with
-autovacuum's own rule at a coarser scale (few ANALYZEs during a fill).
+(the funnel rollup's first pass stores millions of attempts in minutes), a table never
+analysed is planned as a few pages, and a funnel added since the last ANALYZE as a row
+or so: plans built on that (nested loops over what is in fact large) can take minutes
+where seconds do. ``analyze_if_stale`` analyses a table once enough of it changed, by
+autovacuum's rule at a coarser scale (few ANALYZEs during a fill, each reading a
+30k-row sample); ``analyze`` does it at once (the sealer, after building a funnel).
 """
 
 from __future__ import annotations
@@ -38,5 +39,12 @@ async def analyze_if_stale(pool: asyncpg.Pool | asyncpg.Connection, table: str) 
     rows = max(float(row["reltuples"]), 0.0)
     if row["reltuples"] >= 0 and row["changed"] <= BASE + FRACTION * rows:
         return False
-    await pool.execute(f"ANALYZE {table}")
+    await analyze(pool, table)
     return True
+
+
+async def analyze(pool: asyncpg.Pool | asyncpg.Connection, table: str) -> None:
+    """``ANALYZE table`` now (one of ``TABLES``)."""
+    if table not in TABLES:
+        raise ValueError(f"not a table of ours to analyse: {table}")
+    await pool.execute(f"ANALYZE {table}")
