@@ -1,4 +1,4 @@
-"""Scheduled maintenance: retention (and rollup refreshes, when there are any).
+"""Scheduled maintenance: planner statistics and retention.
 
 Runs at ``AGGREGATION_TIME`` (UTC) and then every ``AGGREGATION_INTERVAL``: the run
 times are ``AGGREGATION_TIME`` on 1970-01-01 plus whole intervals, so every process
@@ -18,6 +18,7 @@ import math
 from datetime import UTC, datetime, time, timedelta
 
 from db.queries.retention import delete_older_than_once
+from db.queries.table_stats import analyze_if_stale
 from resolvers.runtime import Runtime
 
 log = logging.getLogger("footfall.jobs")
@@ -32,8 +33,12 @@ def next_run(now: datetime, at: time, interval: float) -> datetime:
 
 
 async def run_maintenance(rt: Runtime) -> int | None:
-    """One maintenance run: events deleted, or ``None`` when skipped (TimescaleDB's
-    policy does it, or another process is running it)."""
+    """One maintenance run: ``events`` and ``sessions`` analysed when stale
+    (``db.queries.table_stats``), then retention; events deleted, or ``None`` when
+    skipped (TimescaleDB's policy does it, or another process is running it)."""
+    for table in ("events", "sessions"):  # in case autovacuum is off or behind
+        if await analyze_if_stale(rt.pools.write, table):
+            log.info("analysed %s (planner statistics)", table)
     if rt.timescale:
         log.info("retention: skipped, the TimescaleDB retention policy drops old chunks")
         return None

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from db.queries import table_stats
+from graph.jobs import run_maintenance
 from tests.conftest import make_website
 from tests.stats_support import import_events
 
@@ -31,7 +32,7 @@ async def _changed_at_least(pool: asyncpg.Pool, n: int) -> asyncpg.Record:
 
 
 async def test_a_table_is_analysed_once_enough_of_it_changed(
-    client: httpx.AsyncClient, admin_headers: dict[str, str], pool: asyncpg.Pool,
+    app: Any, client: httpx.AsyncClient, admin_headers: dict[str, str], pool: asyncpg.Pool,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     await pool.execute("ANALYZE events")
@@ -52,5 +53,13 @@ async def test_a_table_is_analysed_once_enough_of_it_changed(
     after = await pool.fetchrow(STATS)
     assert after["analysed"] == before["analysed"] + 1 and after["changed"] == 0, after
     assert await table_stats.analyze_if_stale(pool, "events") is False  # nothing changed since
+    # the maintenance run does the same for events and sessions
+    await import_events(client, admin_headers, site, [
+        {**e, "id": e["id"][:-3] + "999", "visitor_id": "v-late"} for e in events[:1]])
+    before = await _changed_at_least(pool, 1)
+    monkeypatch.setattr(table_stats, "BASE", 0)
+    assert await run_maintenance(app.state.runtime) is not None
+    after = await pool.fetchrow(STATS)
+    assert after["analysed"] == before["analysed"] + 1, after
     with pytest.raises(ValueError):
         await table_stats.analyze_if_stale(pool, "websites; DROP TABLE events")
