@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import time
@@ -110,6 +111,27 @@ def _networks(name: str, raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IP
         except ValueError:
             raise SettingsError(f"{name}: {part!r} is not an IP address or CIDR range") from None
     return tuple(nets)
+
+
+def _host(env: Mapping[str, str], production: bool) -> str:
+    """``HOST``: an IP address, or a name that resolves (checked here so that a typo stops
+    start-up naming the variable, not with the resolver's bare error)."""
+    raw = (env.get("HOST") or "").strip()
+    if not raw:
+        # production runs in a container behind its port mapping: all interfaces there
+        return "0.0.0.0" if production else "127.0.0.1"  # nosec B104
+    try:
+        ipaddress.ip_address(raw.strip("[]"))
+        return raw
+    except ValueError:
+        pass
+    try:
+        socket.getaddrinfo(raw, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise SettingsError(
+            f"HOST: {raw!r} is neither an IP address nor a name that resolves ({exc})"
+        ) from None
+    return raw
 
 
 @dataclass(frozen=True)
@@ -213,8 +235,7 @@ class Settings:
         return cls(
             environment=environment,  # type: ignore[arg-type]
             port=_int(e, "PORT", 3002, 1, 65535),
-            # production runs in a container behind its port mapping: all interfaces there
-            host=(e.get("HOST") or ("0.0.0.0" if environment == "production" else "127.0.0.1")),  # nosec B104
+            host=_host(e, environment == "production"),
             database_url=database_url,
             database_read_url=_url(e, "DATABASE_READ_URL", ("postgres", "postgresql")),
             log_level=log_level,

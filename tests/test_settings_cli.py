@@ -39,6 +39,8 @@ def test_defaults_match_the_seed() -> None:
         ({"ENVIRONMENT": "staging"}, "ENVIRONMENT"),
         ({"GEOIP_DB": "/no/such/file.mmdb"}, "GEOIP_DB"),
         ({"TRUSTED_PROXIES": "10.0.0.0/8, banana"}, "TRUSTED_PROXIES"),
+        ({"HOST": "not.a.host"}, "HOST"),
+        ({"HOST": "bad host name"}, "HOST"),
         ({"ENVIRONMENT": "production"}, "JWT_SECRET"),
         ({"ENVIRONMENT": "production", "JWT_SECRET": "your-secret-key"}, "JWT_SECRET"),
     ],
@@ -67,6 +69,22 @@ def test_serve_refuses_production_without_secret(tmp_path: Path) -> None:
     )  # fmt: skip
     assert out.returncode == 2
     assert "JWT_SECRET" in out.stderr
+
+
+def test_serve_names_an_unresolvable_host(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "graph.cli", "serve"],
+        env={"HOST": "not.a.host", "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert "configuration error: HOST: 'not.a.host'" in out.stderr, out.stderr
+
+
+def test_host_accepts_addresses_and_names() -> None:
+    for host in ("127.0.0.1", "::1", "0.0.0.0", "localhost"):  # nosec B104
+        assert Settings.from_env({"HOST": host}).host == host
+    assert Settings.from_env({}).host == "127.0.0.1"
 
 
 def test_token_create_prints_the_token_last() -> None:
