@@ -58,10 +58,12 @@ return {1}
 
 @dataclass(frozen=True)
 class Decision:
-    """``allowed``, else wait ``retry_after`` whole seconds (≥ 1) before retrying."""
+    """``allowed``, else wait ``retry_after`` whole seconds (≥ 1) before retrying;
+    ``over`` names the keys whose limit refused the request (in the order given)."""
 
     allowed: bool
     retry_after: int = 0
+    over: tuple[str, ...] = ()
 
 
 def wait_seconds(
@@ -136,12 +138,12 @@ class RateLimiter:
         if int(reply[0]) == 1:
             return Decision(True)
         counts = [float(c) for c in reply[1:]]
-        waits = [
-            wait_seconds(counts[2 * i + 1], counts[2 * i], amount, lim, elapsed, self.window)
-            for i, (_, lim) in enumerate(active)
+        over = {
+            key: wait_seconds(counts[2 * i + 1], counts[2 * i], amount, lim, elapsed, self.window)
+            for i, (key, lim) in enumerate(active)
             if counts[2 * i + 1] * weight + counts[2 * i] + amount > lim
-        ]
-        return Decision(False, max(waits or [1]))
+        }
+        return Decision(False, max(over.values(), default=1), tuple(over))
 
     def _counts(self, key: str, index: int) -> tuple[float, float]:
         win, prev, cur = self._local.get(key, (index, 0.0, 0.0))
@@ -155,13 +157,13 @@ class RateLimiter:
         self, active: list[tuple[str, int]], amount: int, index: int, elapsed: float
     ) -> Decision:
         weight = 1 - elapsed / self.window
-        waits = []
+        over: dict[str, int] = {}
         for key, lim in active:
             prev, cur = self._counts(key, index)
             if prev * weight + cur + amount > lim:
-                waits.append(wait_seconds(prev, cur, amount, lim, elapsed, self.window))
-        if waits:
-            return Decision(False, max(waits))
+                over[key] = wait_seconds(prev, cur, amount, lim, elapsed, self.window)
+        if over:
+            return Decision(False, max(over.values()), tuple(over))
         if len(self._local) > _MAX_LOCAL_KEYS:
             self._local = {k: v for k, v in self._local.items() if v[0] >= index - 1}
         for key, _ in active:

@@ -112,12 +112,25 @@ async def protect(rt: Runtime, site: WebsiteRow, headers: Mapping[str, str],
     is given and not loopback, the IP's."""
     p = protection_of(rt)
     check_origin(site, headers, p.allow_loopback_everywhere)
-    limits = [(f"site:{site.id}", p.website_per_minute)]
+    site_key, ip_key = f"site:{site.id}", f"ip:{ip}"
+    limits = [(site_key, p.website_per_minute)]
     if ip and not _is_loopback(ip):
-        limits.append((f"ip:{ip}", p.ip_per_minute))
+        limits.append((ip_key, p.ip_per_minute))
     decision = await p.limiter.hit(limits, events)
     if not decision.allowed:
         raise RateLimited(
-            f"rate limit exceeded for website {site.id!r}; retry in {decision.retry_after} s",
+            f"rate limit exceeded for {_limited(decision.over, site_key, ip_key, site.id, ip)}; "
+            f"retry in {decision.retry_after} s",
             decision.retry_after,
         )
+
+
+def _limited(over: tuple[str, ...], site_key: str, ip_key: str, site: str, ip: str | None) -> str:
+    """What refused: ``website 'x'`` (events per website per minute), ``client IP 'a'``
+    (events per client IP per minute) or both."""
+    named = []
+    if site_key in over or not over:
+        named.append(f"website {site!r} (events per website per minute)")
+    if ip_key in over:
+        named.append(f"client IP {ip!r} (events per client IP per minute)")
+    return " and ".join(named)

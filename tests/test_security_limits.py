@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from ipaddress import ip_network
 from types import SimpleNamespace
 from typing import Any
 
@@ -51,6 +52,8 @@ async def test_sliding_window(backend: str, redis_url: str) -> None:
         assert (await limiter.hit([("k", 10)], 4)).allowed
         refused = await limiter.hit([("k", 10)], 4)
         assert not refused.allowed and refused.retry_after == 75  # 60 s + until 8·(1−t/60) ≤ 6
+        assert refused.over == ("k",)
+        assert (await limiter.hit([("other", 100), ("k", 10)], 4)).over == ("k",)
         assert (await limiter.hit([("k", 10)], 2)).allowed
         # Half-way through the next minute, 50 % of the previous count (10) remains.
         now[0] += 90
@@ -129,8 +132,33 @@ async def test_tracking_rate_limit_per_website_counts_events(
         assert (await c.post("/api/v1/analytics/event/batch", json=batch)).status_code == 201
         r = await c.post("/api/v1/analytics/event/batch", json=batch)  # 3 + 3 > 4
         assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
+        assert f"for website '{site}'" in r.json()["error"] and "IP" not in r.json()["error"]
         assert (await c.post("/api/v1/analytics/event", json=event(site))).status_code == 201
     assert await event_count(pool, site) == 4
+
+
+async def test_the_per_ip_refusal_names_the_client_ip_behind_a_trusted_proxy(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], settings: Settings
+) -> None:
+    """Behind a trusted proxy the client is the X-Forwarded-For address, and a refusal by
+    its limit says so (not the website's limit, which is far from full)."""
+    site = await make_website(client, admin_headers)
+    await _clear_of_minute_boundary()
+    async with other_app(settings, "127.0.0.1", trusted_proxies=(ip_network("127.0.0.1/32"),),
+                         rate_limit_ip_per_minute=3) as (c, _):  # fmt: skip
+        forwarded = {"X-Forwarded-For": "203.0.113.9"}
+        for _ in range(3):
+            r = await c.post("/api/v1/analytics/event", json=event(site), headers=forwarded)
+            assert r.status_code == 201, r.text
+        r = await c.post("/api/v1/analytics/event", json=event(site), headers=forwarded)
+        assert r.status_code == 429
+        message = r.json()["error"]
+        assert "rate limit exceeded for client IP '203.0.113.9'" in message, message
+        assert "website" not in message, message
+        res = await gql(c, TRACK, {"i": {"websiteId": site, "events": [{"page": "/"}]}},
+                        headers=forwarded)  # fmt: skip
+        error = res["data"]["trackEvents"]["userErrors"][0]
+        assert error["code"] == "RATE_LIMITED" and "client IP '203.0.113.9'" in error["message"]
 
 
 def test_rate_limit_settings_from_env() -> None:
