@@ -14,14 +14,13 @@ from strawberry.extensions import (
     ParserCache,
     ValidationCache,
 )
-from strawberry.extensions.max_aliases import create_validator as aliases_rule
-from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.tools import merge_types
 from strawberry.types.base import get_object_definition
 
 from graph.cost import CostLimiter
 from graph.masking import FootfallSchema, mask_errors
 from graph.observe import OperationTimer
+from graph.query_limits import alias_limit, depth_limit
 from graph.response_cache import MarkOperation
 from graph.types.funnel import FunnelMutations, FunnelQuery
 from graph.types.privacy import PrivacyMutations
@@ -39,8 +38,8 @@ VALIDATION_CACHE_SIZE = 256
 #: MaxAliasesLimiter as factories) would make every request re-validate (~4 ms of the
 #: 8 breakdown dashboard).
 LIMIT_RULES: list[type[ASTValidationRule]] = [
-    depth_rule(MAX_DEPTH, None),
-    aliases_rule(MAX_ALIASES),
+    depth_limit(MAX_DEPTH),  # QUERY_TOO_DEEP (graph/query_limits.py)
+    alias_limit(MAX_ALIASES),  # QUERY_TOO_MANY_ALIASES
 ]
 
 

@@ -320,7 +320,7 @@ async def test_validation_is_cached_and_limits_still_hold(client: httpx.AsyncCli
     the validation cache key does not change per request), and both rules still refuse."""
     from strawberry.extensions.validation_cache import _get_validate_cache
 
-    from graph.schema import MAX_ALIASES, VALIDATION_CACHE_SIZE
+    from graph.schema import MAX_ALIASES, MAX_DEPTH, VALIDATION_CACHE_SIZE
 
     headers = {"X-API-Key": API_KEY}
     query = "query($id: ID!) { website(id: $id) { id } __typename }"
@@ -334,6 +334,10 @@ async def test_validation_is_cached_and_limits_still_hold(client: httpx.AsyncCli
 
     aliases = "{ " + " ".join(f"a{i}: websites {{ id }}" for i in range(MAX_ALIASES + 1)) + " }"
     deep = "{ websites { " + "stats(range: {preset: TODAY}) { " * 20 + "x" + " }" * 22
-    for bad, word in ((aliases, "aliases"), (deep, "depth")):
+    for bad, word, extensions in (
+        (aliases, "aliases", {"code": "QUERY_TOO_MANY_ALIASES", "maxAliases": MAX_ALIASES}),
+        (deep, "depth", {"code": "QUERY_TOO_DEEP", "maxDepth": MAX_DEPTH}),
+    ):
         body = await gql(client, bad, headers=headers)
         assert word in body["errors"][0]["message"], body
+        assert body["errors"][0]["extensions"] == extensions, body
