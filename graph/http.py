@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
-from resolvers.errors import RateLimited, Refused
+from resolvers.errors import RateLimited, Refused, ServiceUnavailable
 
 MAX_TRACKING_BODY = 1_048_576  # bytes (1 MiB)
 
@@ -39,6 +39,15 @@ def refusal(exc: Refused) -> JSONResponse:
         resp.headers["Retry-After"] = str(exc.retry_after)
         return resp
     return error(exc.status, exc.message)
+
+
+def unavailable(exc: ServiceUnavailable) -> JSONResponse:
+    """503 with ``Retry-After`` (1 s, or the queue's wait when it is full), naming what is
+    down: ``Database unavailable, retry later`` or the ingest queue (Redis)."""
+    retry_after = getattr(exc, "retry_after", 1)
+    resp = error(503, exc.message[:1].upper() + exc.message[1:], retry_after=retry_after)
+    resp.headers["Retry-After"] = str(retry_after)
+    return resp
 
 
 async def read_body(request: Request, limit: int = MAX_TRACKING_BODY) -> bytes:

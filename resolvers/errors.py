@@ -3,7 +3,7 @@
 UserError            bad input; carries the field path and a code (400 / userErrors)
 ├── NotFound         absent or not visible to the caller (404 / null)
 └── Forbidden        visible but the caller's scope is too small (403)
-ServiceUnavailable   a dependency (the database) is down (503)
+ServiceUnavailable   a dependency (the database, the ingest queue) is down (503)
 └── Overloaded       the ingest queue is full (503 + Retry-After)
 Refused              well-formed, but refused by policy (not the caller's input)
 ├── RateLimited      over a rate limit or cost budget (429 + Retry-After / RATE_LIMITED)
@@ -49,8 +49,27 @@ class Forbidden(UserError):
     code = "FORBIDDEN"
 
 
+DATABASE_DOWN = "database unavailable, retry later"
+QUEUE_DOWN = "ingest queue (Redis) unavailable, retry later"
+
+
 class ServiceUnavailable(Exception):
-    """The database (or another required dependency) is unreachable right now."""
+    """The database (or another required dependency) is unreachable right now.
+
+    ``message`` is safe to show to clients and names the dependency (the database unless
+    told otherwise, e.g. ``QUEUE_DOWN``); ``str(exc)`` is the detail, for logs. GraphQL
+    reports it with ``extensions.code`` ``UNAVAILABLE``, and HTTP with 503."""
+
+    code = "UNAVAILABLE"
+
+    def __init__(self, detail: str = "", message: str = DATABASE_DOWN) -> None:
+        super().__init__(detail or message)
+        self.message = message
+
+    @property
+    def extensions(self) -> dict[str, object]:
+        """GraphQL error extensions (graphql-core copies them onto the error)."""
+        return {"code": self.code}
 
 
 class Overloaded(ServiceUnavailable):
@@ -58,8 +77,7 @@ class Overloaded(ServiceUnavailable):
     ``retry_after`` whole seconds (≥ 1). The message is safe to show to clients."""
 
     def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.message = message
+        super().__init__(message, message)
         self.retry_after = max(1, int(retry_after))
 
 

@@ -13,12 +13,19 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from db.errors import DatabaseUnavailable
-from db.ingest_queue import QueueFull
+from db.ingest_queue import QueueFull, QueueUnavailable
 from db.queries import identity as identity_sql
 from db.writer import EventRow
 from resolvers import counters
 from resolvers.enrich import cdn_location, client_ip, parse_user_agent, referrer_host
-from resolvers.errors import NotFound, Overloaded, Refused, ServiceUnavailable, UserError
+from resolvers.errors import (
+    QUEUE_DOWN,
+    NotFound,
+    Overloaded,
+    Refused,
+    ServiceUnavailable,
+    UserError,
+)
 from resolvers.event_input import CleanEvent, Mode, validate_event
 from resolvers.ingest_fallback import website_for_ingest
 from resolvers.protection import protect
@@ -133,9 +140,9 @@ async def track(rt: Runtime, req: TrackRequest) -> TrackResult:
     Raises ``UserError`` (nothing stored) for invalid input, ``NotFound`` for an unknown
     website, ``OriginRejected``/``RateLimited`` for a public request refused by
     ``resolvers.protection``, ``ServiceUnavailable`` when the database (or the ingest
-    queue) cannot be reached and ``Overloaded`` when the ingest queue is full. Queue
-    mode goes on without the database for websites and visitors it knows
-    (``resolvers.ingest_fallback``, ``resolvers.session_state``).
+    queue's Redis: message ``QUEUE_DOWN``) cannot be reached and ``Overloaded`` when the
+    ingest queue is full. Queue mode goes on without the database for websites and
+    visitors it knows (``resolvers.ingest_fallback``, ``resolvers.session_state``).
     """
     limit = MAX_IMPORT_EVENTS if req.mode == "import" else MAX_TRACK_EVENTS
     if not req.site_id:
@@ -211,6 +218,9 @@ async def track(rt: Runtime, req: TrackRequest) -> TrackResult:
     except QueueFull as exc:
         counters.EVENTS_REJECTED.labels("queue_full").inc(len(kept))
         raise Overloaded(str(exc), exc.retry_after) from exc
+    except QueueUnavailable as exc:  # queue mode: Redis, not the database, is down
+        counters.EVENTS_REJECTED.labels("queue_unavailable").inc(len(kept))
+        raise ServiceUnavailable(str(exc), QUEUE_DOWN) from exc
     except DatabaseUnavailable as exc:
         counters.EVENTS_REJECTED.labels("database_unavailable").inc(len(kept))
         raise ServiceUnavailable(str(exc)) from exc

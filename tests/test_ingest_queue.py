@@ -31,6 +31,8 @@ from db.ingest_queue import (
 from db.writer import EVENT_COLUMNS, BatchWriter
 from graph.settings import Settings, SettingsError
 from tests.conftest import make_website
+from tests.faults.server import free_port
+from tests.security_support import TRACK, other_app
 
 # --------------------------------------------------------------------------- settings
 
@@ -213,3 +215,27 @@ async def test_writer_waits_out_a_database_outage(
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(task, 3)
     assert await pool.fetchval("SELECT count(*) FROM events WHERE website_id = $1", site) == 1
+
+
+async def test_tracking_names_the_queue_when_its_redis_is_down(
+    settings: Settings, client: httpx.AsyncClient, admin_headers: dict[str, str],
+    pool: asyncpg.Pool,
+) -> None:  # fmt: skip
+    """Queue mode with its Redis unreachable (nothing listens on the port) and the
+    database up: tracking answers 503 naming the queue, not the database."""
+    site = await make_website(client, admin_headers, domain="queue-down.example")
+    down = f"redis://127.0.0.1:{free_port()}/0"
+    async with other_app(settings, "198.51.100.77", ingest_queue="redis", redis_url=down) as (
+        c, _,
+    ):  # fmt: skip
+        event = {"website_id": site, "visitor_id": "v1", "session_id": "s1", "page": "/"}
+        r = await c.post("/api/v1/analytics/event", json=event)
+        assert r.status_code == 503 and r.headers["Retry-After"] == "1"
+        assert r.json()["error"] == "Ingest queue (Redis) unavailable, retry later", r.text
+        r = await c.post("/graphql", json={"query": TRACK, "variables": {
+            "i": {"websiteId": site, "events": [{"page": "/"}]}}})  # fmt: skip
+        payload = r.json()["data"]["trackEvents"]
+        assert payload["accepted"] == 0
+        assert payload["userErrors"] == [{"field": None, "code": "UNAVAILABLE",
+            "message": "ingest queue (Redis) unavailable, retry later"}]  # fmt: skip
+    assert await pool.fetchval("SELECT count(*) FROM events WHERE website_id = $1", site) == 0

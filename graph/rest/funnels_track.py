@@ -16,7 +16,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from graph.http import JSONResponse, error, json_body, peer_ip, refusal
+from graph.http import JSONResponse, error, json_body, peer_ip, refusal, unavailable
 from resolvers.errors import NotFound, Refused, ServiceUnavailable, UserError
 from resolvers.funnel_track import track_funnel_step
 from resolvers.runtime import Runtime
@@ -38,10 +38,8 @@ async def track_funnel(request: Request) -> Response:
         return refusal(exc)
     except UserError as exc:
         return error(400, "Invalid funnel event data", details=exc.message, field=exc.field_path)
-    except ServiceUnavailable:
-        resp = error(503, "Database unavailable, retry later", retry_after=1)
-        resp.headers["Retry-After"] = "1"
-        return resp
+    except ServiceUnavailable as exc:
+        return unavailable(exc)
     if result.event_id is None:
         return JSONResponse({"status": "ignored", "funnel_id": result.funnel_id}, status_code=202)
     return JSONResponse(

@@ -19,8 +19,8 @@ from starlette.responses import Response
 
 from db.errors import DatabaseUnavailable
 from graph.auth import AuthError, request_principal
-from graph.http import JSONResponse, error, json_body, peer_ip, refusal
-from resolvers.errors import NotFound, Overloaded, Refused, ServiceUnavailable, UserError
+from graph.http import JSONResponse, error, json_body, peer_ip, refusal, unavailable
+from resolvers.errors import NotFound, Refused, ServiceUnavailable, UserError
 from resolvers.runtime import Runtime
 from resolvers.tracking import TrackRequest, track
 
@@ -32,12 +32,8 @@ def _failure(exc: Exception) -> Response:
         return error(404, exc.message, field=exc.field_path)
     if isinstance(exc, UserError):
         return error(400, exc.message, field=exc.field_path, code=exc.code)
-    if isinstance(exc, Overloaded):
-        resp = error(503, exc.message, retry_after=exc.retry_after)
-        resp.headers["Retry-After"] = str(exc.retry_after)
-        return resp
-    if isinstance(exc, ServiceUnavailable):
-        return error(503, "Database unavailable, retry later", retry_after=1)
+    if isinstance(exc, ServiceUnavailable):  # names what is down (or full): 503 + Retry-After
+        return unavailable(exc)
     raise exc
 
 
@@ -88,10 +84,7 @@ async def track_event(request: Request) -> Response:
     try:
         result = await _run(request, site_id.strip(), [payload])
     except (UserError, Refused, ServiceUnavailable) as exc:
-        resp = _failure(_as_single(exc))
-        if resp.status_code == 503:
-            resp.headers.setdefault("Retry-After", "1")
-        return resp
+        return _failure(_as_single(exc))
     if result.event_ids[0] is None:
         body = {"status": "ignored", "event_id": None, "visitor_id": None, "session_id": None}
         return JSONResponse(body, status_code=202)
@@ -116,10 +109,7 @@ async def track_batch(request: Request) -> Response:
     try:
         result = await _run(request, site_id.strip(), events)
     except (UserError, Refused, ServiceUnavailable) as exc:
-        resp = _failure(exc)
-        if resp.status_code == 503:
-            resp.headers.setdefault("Retry-After", "1")
-        return resp
+        return _failure(exc)
     return JSONResponse(
         {"status": "accepted", "events_count": result.stored, "processed_at": int(time.time())},
         status_code=201,

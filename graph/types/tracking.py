@@ -12,7 +12,7 @@ from strawberry.types import Info
 from graph.context import Context
 from graph.http import peer_ip
 from graph.types.common import UserError, UserErrorCode
-from resolvers.errors import Overloaded, RateLimited, Refused, ServiceUnavailable
+from resolvers.errors import RateLimited, Refused, ServiceUnavailable
 from resolvers.errors import UserError as UserErrorExc
 from resolvers.event_input import Mode, snake_keys
 from resolvers.tracking import TrackRequest, track
@@ -131,11 +131,8 @@ async def _track(
             UserErrorCode.RATE_LIMITED if isinstance(exc, RateLimited) else UserErrorCode.FORBIDDEN
         )
         return _refused(UserError(field=None, message=exc.message, code=code))
-    except ServiceUnavailable as exc:
-        message = (
-            exc.message if isinstance(exc, Overloaded) else "database unavailable, retry later"
-        )
-        return _refused(UserError(field=None, message=message, code=UserErrorCode.UNAVAILABLE))
+    except ServiceUnavailable as exc:  # the message names what is down (or full)
+        return _refused(UserError(field=None, message=exc.message, code=UserErrorCode.UNAVAILABLE))
     ids = [strawberry.ID(i) if i else None for i in result.event_ids]
     return result.stored, ids, []
 
