@@ -28,6 +28,7 @@ from graph.types.security import SecurityMutations, SecurityQuery
 from graph.types.stats import StatsQuery, StatsSubscription
 from graph.types.tracking import TrackingMutations
 from graph.types.website import Website, WebsiteMutations, resolve_website, resolve_websites
+from graph.unavailable import UnavailableAnswers
 
 MAX_DEPTH = 12
 MAX_ALIASES = 50
@@ -81,6 +82,7 @@ schema = FootfallSchema(
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=VALIDATION_CACHE_SIZE),
         CostLimiter,  # cost estimate, per-operation maximum, per-caller budget
+        UnavailableAnswers,  # dependency down: UNAVAILABLE errors, HTTP 503 (after masking)
         mask_errors,  # only our own errors reach clients (graph/masking.py)
         OperationTimer,  # footfall_graphql_operation_seconds by operation name
         MarkOperation,  # tells the response cache a query from a mutation

@@ -234,6 +234,7 @@ async def test_tracking_names_the_queue_when_its_redis_is_down(
         assert r.json()["error"] == "Ingest queue (Redis) unavailable, retry later", r.text
         r = await c.post("/graphql", json={"query": TRACK, "variables": {
             "i": {"websiteId": site, "events": [{"page": "/"}]}}})  # fmt: skip
+        assert r.status_code == 503 and r.headers["Retry-After"] == "1"
         payload = r.json()["data"]["trackEvents"]
         assert payload["accepted"] == 0
         assert payload["userErrors"] == [{"field": None, "code": "UNAVAILABLE",

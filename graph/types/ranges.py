@@ -137,7 +137,5 @@ def graphql_errors() -> Iterator[None]:
         ) from None
     except UserError as exc:
         raise bad_user_input(exc) from None
-    except ServiceUnavailable:
-        raise GraphQLError(
-            "database unavailable, retry later", extensions={"code": "SERVICE_UNAVAILABLE"}
-        ) from None
+    except ServiceUnavailable as exc:  # graph/unavailable.py answers 503
+        raise GraphQLError(exc.message, extensions={"code": "UNAVAILABLE"}) from None

@@ -12,6 +12,7 @@ from strawberry.types import Info
 from graph.context import Context
 from graph.http import peer_ip
 from graph.types.common import UserError, UserErrorCode
+from graph.unavailable import answer_unavailable
 from resolvers.errors import RateLimited, Refused, ServiceUnavailable
 from resolvers.errors import UserError as UserErrorExc
 from resolvers.event_input import Mode, snake_keys
@@ -132,6 +133,7 @@ async def _track(
         )
         return _refused(UserError(field=None, message=exc.message, code=code))
     except ServiceUnavailable as exc:  # the message names what is down (or full)
+        answer_unavailable(ctx)  # HTTP 503 + Retry-After, like the REST doors
         return _refused(UserError(field=None, message=exc.message, code=UserErrorCode.UNAVAILABLE))
     ids = [strawberry.ID(i) if i else None for i in result.event_ids]
     return result.stored, ids, []
