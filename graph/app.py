@@ -38,7 +38,7 @@ from graph.graphql_app import FootfallGraphQL
 from graph.health import health, ready
 from graph.jobs import maintenance_loop
 from graph.logs import RequestIdMiddleware
-from graph.response_cache import BumpOnWrite, ResponseCache
+from graph.response_cache import TTL, BumpOnWrite, ResponseCache
 from graph.rest.funnels_track import track_funnel
 from graph.rest.privacy import privacy_routes
 from graph.rest.routes import rest_routes
@@ -197,7 +197,8 @@ def create_app(settings: Settings) -> Starlette:
         ],
     )
     app.state.settings = settings
-    app.state.responses = ResponseCache()
+    # Several workers without Redis hear nothing of each other's commits: no response cache.
+    app.state.responses = ResponseCache(ttl=0 if settings.workers_without_redis else TTL)
     app.state.startup_hooks = []
     app.state.shutdown_hooks = []
     app.state.startup_hooks.append(start_security)  # rate limits (Redis), tracking limits

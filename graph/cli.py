@@ -54,10 +54,27 @@ def app_from_env() -> Any:
     return create_app(settings)
 
 
+#: Logged once by ``footfall serve`` (the parent, before its workers start).
+WORKERS_WITHOUT_REDIS = (
+    "WORKER_COUNT={n} without REDIS_URL: caches, rate limits, session claims and realtime "
+    "are per worker (set REDIS_URL to share them); the stats and response caches are off so "
+    "that every worker answers with every commit"
+)
+
+
 def _serve(settings: Settings) -> int:
+    import logging
+
     import uvicorn
 
     from graph.auth import create_token
+    from graph.logs import configure
+
+    if settings.workers_without_redis:
+        configure(settings.log_level)
+        logging.getLogger("footfall").warning(
+            WORKERS_WITHOUT_REDIS.format(n=settings.worker_count)
+        )
 
     # bandit B104: not a bind; the printed URL uses loopback when listening on all interfaces
     base = f"http://{settings.host if settings.host != '0.0.0.0' else '127.0.0.1'}:{settings.port}"  # nosec B104

@@ -191,6 +191,13 @@ class Settings:
     def production(self) -> bool:
         return self.environment == "production"
 
+    @property
+    def workers_without_redis(self) -> bool:
+        """Several worker processes and no Redis to share state through: caches, rate
+        limits, session claims and realtime notices are per worker; the in-process stats
+        and response caches are then off (no worker hears another's commits)."""
+        return self.worker_count > 1 and not self.redis_url
+
     def with_(self, **changes: object) -> Settings:
         """A copy with some fields replaced (tests build their own settings this way)."""
         return replace(self, **changes)  # type: ignore[arg-type]

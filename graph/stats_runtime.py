@@ -3,7 +3,8 @@
 With ``settings.redis_url``: a ``RedisCache`` and a Redis-backed ``PubSub`` (each on
 its own ``BlockingConnectionPool``; the cache's has short socket timeouts so that an
 outage costs milliseconds, the listener's none). Without: in-process versions (one
-process only). Every commit of the writer bumps the cache generation of its websites
+process only; with ``WORKER_COUNT`` > 1 no stats cache at all, since no worker would
+learn of another's commits). Every commit of the writer bumps the cache generation of its websites
 (so imports into the past invalidate cached answers) and notifies realtime
 subscribers.
 """
@@ -42,7 +43,9 @@ async def start_stats(app: Any, rt: Runtime) -> None:
         rt.cache = RedisCache(cache_client)
         rt.pubsub = PubSub(pubsub_client)
     else:
-        rt.cache = MemoryCache()
+        # Several workers without Redis: a worker never hears another's commits, so an
+        # in-process cache could hide an acknowledged event; answer uncached instead.
+        rt.cache = None if settings.workers_without_redis else MemoryCache()
         rt.pubsub = PubSub(None)
     rt.extras["stats_redis_clients"] = clients
     rt.pubsub.remote_hooks.append(lambda _sites: app.state.responses.bump())

@@ -1,7 +1,9 @@
 """Many workers: two ``footfall serve`` processes on different ports that share
 ``DATABASE_URL`` and ``REDIS_URL`` behave as two uvicorn workers of one service. A
 realtime subscription on worker A hears events posted to worker B (the commit notice
-goes through Redis pub/sub), and B's commit invalidates A's cached answers."""
+goes through Redis pub/sub), and B's commit invalidates A's cached answers. One
+``footfall serve`` with ``WORKER_COUNT=2`` and no Redis answers uncached, so either worker
+shows every acknowledged event."""
 
 from __future__ import annotations
 
@@ -55,3 +57,46 @@ async def test_subscription_on_one_worker_hears_events_posted_to_another(
         a.kill()
         b.kill()
         await conn.close()
+
+
+async def _fresh_pageviews(http: httpx.AsyncClient, url: str, site: str) -> int:
+    """The summary's page views, asked on a new connection (so that any worker answers)."""
+    r = await http.post(url + "/graphql", json={"query": SUMMARY, "variables": {"id": site}},
+                        headers={"Authorization": f"Bearer {read_token(site)}",
+                                 "Connection": "close"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    return int(r.json()["data"]["website"]["stats"]["summary"]["pageviews"])
+
+
+async def test_two_workers_without_redis_show_every_acknowledged_event(database_url: str) -> None:
+    """WORKER_COUNT=2 and no REDIS_URL: a worker never hears the other's commits, so it
+    must not answer from its in-process caches — every query right after an acknowledged
+    event counts it, whichever worker answers. Start-up warns once that state is per
+    worker."""
+    env = {"DATABASE_URL": database_url, "REDIS_URL": "", "WORKER_COUNT": "2",
+           "ENVIRONMENT": "test", "LOG_LEVEL": "warning", "JWT_SECRET": JWT_SECRET,
+           "MAX_DB_CONNECTIONS": "4"}  # fmt: skip
+    server = ServerProcess(env)
+    await asyncio.to_thread(server.start)
+    conn = await asyncpg.connect(database_url)
+    site = f"noredis-{uuid.uuid4().hex[:8]}"
+    await conn.execute("INSERT INTO websites (id, domain) VALUES ($1, 'noredis.example')", site)
+    seen: list[tuple[int, list[int]]] = []
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            for n in range(1, 7):
+                for _ in range(4):  # answers (and caches, if any) in both workers
+                    await _fresh_pageviews(http, server.url, site)
+                event = {"website_id": site, "visitor_id": f"v{n}", "session_id": f"s{n}",
+                         "page": "/", "timestamp": datetime.now(UTC).isoformat()}  # fmt: skip
+                r = await http.post(server.url + "/api/v1/analytics/event", json=event,
+                                    headers={"Connection": "close"})  # fmt: skip
+                assert r.status_code == 201, r.text
+                seen.append((n, [await _fresh_pageviews(http, server.url, site) for _ in range(6)]))
+    finally:
+        server.terminate()
+        await conn.close()
+    assert all(counts == [n] * len(counts) for n, counts in seen), seen
+    assert server.proc is not None and server.proc.stderr is not None
+    log = server.proc.stderr.read().decode()
+    assert log.count("WORKER_COUNT=2 without REDIS_URL") == 1, log[-3000:]
