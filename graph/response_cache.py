@@ -15,6 +15,8 @@ Rules, so that nobody ever gets an answer they could not get fresh:
   operation that is not a query), and entries expire after ``TTL`` (1 s) in any case —
   the bound on staleness for changes made by another process (another worker, a
   ``footfall writer``), the same second the realtime numbers are cached for.
+* With ``gate`` set (the app sets it to "commit notices of other workers can arrive"),
+  nothing is served or stored while it says no.
 * A hit is charged its recorded ``extensions.cost`` against the caller's per-minute
   budget like a fresh answer; when the budget refuses, the request runs normally (and
   is refused with its usual error).
@@ -25,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,6 +91,9 @@ class ResponseCache:
         self.max_entries = max_entries
         self.max_total = max_total
         self.generation = 0
+        #: when set and false, nothing is served or stored (e.g. while other workers'
+        #: commit notices cannot arrive: ``resolvers.realtime.PubSub.reliable``)
+        self.gate: Callable[[], bool] | None = None
         self.hits = 0  # entries served, since start
         self.size = 0  # bytes of the stored bodies
         self._entries: OrderedDict[str, Entry] = OrderedDict()
@@ -104,7 +109,7 @@ class ResponseCache:
 
     def key(self, principal: Principal, body: bytes) -> str | None:
         who = caller_key(principal)
-        if who is None or self.ttl <= 0:
+        if who is None or self.ttl <= 0 or (self.gate is not None and not self.gate()):
             return None
         digest = hashlib.blake2b(who.encode() + b"\x01" + body, digest_size=20).hexdigest()
         return f"{self.generation}:{digest}"

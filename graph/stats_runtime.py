@@ -4,7 +4,8 @@ With ``settings.redis_url``: a ``RedisCache`` and a Redis-backed ``PubSub`` (eac
 its own ``BlockingConnectionPool``; the cache's has short socket timeouts so that an
 outage costs milliseconds, the listener's none). Without: in-process versions (one
 process only; with ``WORKER_COUNT`` > 1 no stats cache at all, since no worker would
-learn of another's commits). Every commit of the writer bumps the cache generation of its websites
+learn of another's commits). The whole-response cache serves only while commit notices
+can arrive (``PubSub.reliable``) and is emptied when they can again. Every commit of the writer bumps the cache generation of its websites
 (so imports into the past invalidate cached answers) and notifies realtime
 subscribers.
 """
@@ -48,8 +49,18 @@ async def start_stats(app: Any, rt: Runtime) -> None:
         rt.cache = None if settings.workers_without_redis else MemoryCache()
         rt.pubsub = PubSub(None)
     rt.extras["stats_redis_clients"] = clients
-    rt.pubsub.remote_hooks.append(lambda _sites: app.state.responses.bump())
-    rt.pubsub.start()
+    responses = app.state.responses
+    rt.pubsub.remote_hooks.append(lambda _sites: responses.bump())
+    # Whole responses are only as fresh as the notices of other workers' commits: none
+    # served while notices cannot arrive, and none kept from before they could again.
+    responses.gate = lambda: rt.pubsub.reliable
+
+    def notices_restored() -> None:
+        responses.bump()
+        forget_realtime(rt)
+
+    rt.pubsub.reconnect_hooks.append(notices_restored)
+    await rt.pubsub.start()
 
     async def on_commit(websites: list[str], inserted: int) -> None:
         if not inserted or not websites:

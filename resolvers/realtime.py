@@ -5,6 +5,13 @@ commit hook calls ``publish``; with Redis the notice goes through the channel
 ``footfall:commits`` so that every worker's subscribers hear every worker's commits,
 without Redis only this process's. Redis trouble never fails a commit: the listener
 reconnects with back-off, and local subscribers are always told directly.
+
+Caches that other workers' commits must invalidate (the whole-response cache) rely on
+the notices, so ``PubSub.reliable`` says whether they can arrive: not while the listener
+is disconnected or after a publish failed (Redis unreachable), until the listener
+(re)connects or a publish succeeds again; then ``reconnect_hooks`` run, since notices
+may have been missed meanwhile. A publish that fails is retried once on a fresh
+connection (pooled connections from before a Redis restart fail on first use).
 """
 
 from __future__ import annotations
@@ -50,9 +57,13 @@ def _cache(rt: Runtime) -> dict[str, tuple[float, RealtimeData]]:
     return cache
 
 
-def forget_realtime(rt: Runtime, website_ids: Iterable[str]) -> None:
-    """Drop this process's cached realtime answers (called on commit)."""
+def forget_realtime(rt: Runtime, website_ids: Iterable[str] | None = None) -> None:
+    """Drop this process's cached realtime answers of these websites (called on commit),
+    or of all websites (``None``: commit notices may have been missed)."""
     cache = _cache(rt)
+    if website_ids is None:
+        cache.clear()
+        return
     for w in website_ids:
         cache.pop(w, None)
 
@@ -127,12 +138,33 @@ class PubSub:
         self._origin = uuid.uuid4().hex
         self._subs: dict[str, set[Subscription]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._listening = False  # subscribed to the channel right now
+        self._tried = asyncio.Event()  # the listener's first attempt to subscribe is over
+        self._publish_failed = False  # the last publish failed (until a reconnect/success)
         #: called with the website ids of every notice from another process
         self.remote_hooks: list[Callable[[list[str]], None]] = []
+        #: called when notices can arrive again after they could not (drop cached answers)
+        self.reconnect_hooks: list[Callable[[], None]] = []
 
-    def start(self) -> None:
+    @property
+    def reliable(self) -> bool:
+        """Other processes' commit notices reach this one: no Redis (one process), or the
+        listener is subscribed and no publish has failed since."""
+        return self._redis is None or (self._listening and not self._publish_failed)
+
+    def _restored(self) -> None:
+        self._publish_failed = False
+        for hook in self.reconnect_hooks:
+            hook()
+
+    async def start(self, wait: float = 2.0) -> None:
+        """Start the listener and wait (at most ``wait`` seconds) for its first attempt to
+        subscribe, so that a new process caches whole responses from its first request
+        when Redis answers."""
         if self._redis is not None and self._task is None:
             self._task = asyncio.create_task(self._listen(), name="realtime-listener")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._tried.wait(), wait)
 
     async def close(self) -> None:
         if self._task is not None:
@@ -151,11 +183,20 @@ class PubSub:
         self._deliver(website_ids)
         if self._redis is None or not website_ids:
             return
+        message = orjson.dumps({"o": self._origin, "w": website_ids})
         try:
-            await self._redis.publish(self._channel, orjson.dumps({"o": self._origin,
-                                                                   "w": website_ids}))  # fmt: skip
+            try:
+                await self._redis.publish(self._channel, message)
+            except Exception:  # maybe a pooled connection from before a Redis restart
+                with contextlib.suppress(Exception):
+                    await self._redis.connection_pool.disconnect(inuse_connections=False)
+                await self._redis.publish(self._channel, message)
         except Exception as exc:
             log.warning("realtime publish failed: %s", exc)
+            self._publish_failed = True
+            return
+        if self._publish_failed and self._listening:
+            self._restored()
 
     @contextlib.asynccontextmanager
     async def subscribe(self, website_id: str) -> AsyncIterator[Subscription]:
@@ -177,6 +218,9 @@ class PubSub:
             try:
                 await pubsub.subscribe(self._channel)
                 delay = 0.2
+                self._listening = True
+                self._restored()  # notices may have been missed while not listening
+                self._tried.set()
                 while True:
                     msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if msg is None or msg.get("type") != "message":
@@ -193,9 +237,11 @@ class PubSub:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self._tried.set()
                 log.warning("realtime listener lost Redis (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
             finally:
+                self._listening = False
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
