@@ -16,12 +16,9 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from db import timescale
@@ -38,6 +35,7 @@ from graph.graphql_app import FootfallGraphQL
 from graph.health import health, ready
 from graph.jobs import maintenance_loop
 from graph.logs import RequestIdMiddleware
+from graph.metrics import gauge_loop, metrics, worker_stopped
 from graph.response_cache import TTL, BumpOnWrite, ResponseCache
 from graph.rest.funnels_track import track_funnel
 from graph.rest.privacy import privacy_routes
@@ -59,15 +57,6 @@ def _both(path: str, endpoint: Any, methods: list[str]) -> list[BaseRoute]:
     """The route with and without a trailing slash (no redirects)."""
     base = path.rstrip("/")
     return [Route(base, endpoint, methods=methods), Route(base + "/", endpoint, methods=methods)]
-
-
-async def _metrics(request: Request) -> Response:
-    rt: Runtime = request.app.state.runtime
-    counters.INGEST_QUEUE_DEPTH.set(rt.writer.queue_depth)
-    stats = rt.pools.stats()
-    counters.DB_POOL_SIZE.labels("total").set(stats["size"])
-    counters.DB_POOL_SIZE.labels("idle").set(stats["idle"])
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
 def _observe_commit(rows: int, seconds: float) -> None:
@@ -136,6 +125,8 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     app.state.draining = False
     for hook in app.state.startup_hooks:
         await hook(app, rt)
+    if settings.prometheus_multiproc_dir is not None:  # one of several workers
+        tasks.append(asyncio.create_task(gauge_loop(rt)))
     if settings.background_jobs:
         tasks.append(asyncio.create_task(maintenance_loop(
             rt, settings.aggregation_time, settings.aggregation_interval)))  # fmt: skip
@@ -155,6 +146,8 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         await pools.close()
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
+        if settings.prometheus_multiproc_dir is not None:
+            worker_stopped(settings.prometheus_multiproc_dir)
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -166,7 +159,7 @@ def create_app(settings: Settings) -> Starlette:
     routes: list[BaseRoute] = [
         *_both("/health", health, ["GET"]),
         *_both("/ready", ready, ["GET"]),
-        *_both("/metrics", _metrics, ["GET"]),
+        *_both("/metrics", metrics, ["GET"]),
         *_both("/api/v1/analytics/event", track_event, ["POST"]),
         *_both("/api/v1/analytics/event/batch", track_batch, ["POST"]),
         *_both("/api/v1/funnels/track", track_funnel, ["POST"]),

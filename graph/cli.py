@@ -65,10 +65,9 @@ WORKERS_WITHOUT_REDIS = (
 def _serve(settings: Settings) -> int:
     import logging
 
-    import uvicorn
-
     from graph.auth import create_token
     from graph.logs import configure
+    from graph.metrics import multiproc_dir
 
     if settings.workers_without_redis:
         configure(settings.log_level)
@@ -89,6 +88,14 @@ def _serve(settings: Settings) -> int:
         print(f"Footfall on {base} ({where})", file=sys.stderr)
         print(f"GraphiQL:          {base}/graphql", file=sys.stderr)
         print(f"Local admin token: {token}", file=sys.stderr)
+    with multiproc_dir(settings.worker_count):  # metrics of every worker (graph/metrics.py)
+        _run_uvicorn(settings)
+    return 0
+
+
+def _run_uvicorn(settings: Settings) -> None:
+    import uvicorn
+
     uvicorn.run(
         "graph.cli:app_from_env",
         factory=True,
@@ -102,7 +109,6 @@ def _serve(settings: Settings) -> int:
         access_log=False,
         proxy_headers=False,
     )
-    return 0
 
 
 async def _migrate(settings: Settings) -> int:

@@ -100,6 +100,15 @@ def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | N
     return raw
 
 
+def _directory(env: Mapping[str, str], name: str) -> Path | None:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    if not Path(raw).is_dir():
+        raise SettingsError(f"{name}: no such directory {raw!r}")
+    return Path(raw)
+
+
 def _networks(name: str, raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     nets = []
     for part in raw.replace(";", ",").split(","):
@@ -186,6 +195,10 @@ class Settings:
     ingest_claim_idle: float = 30.0
     aggregation_interval: float = 86_400.0
     aggregation_time: time = time(0, 0)
+    #: ``PROMETHEUS_MULTIPROC_DIR``: set by ``footfall serve`` for its workers when
+    #: ``WORKER_COUNT`` > 1 (``graph/metrics.py``); ``/metrics`` then merges every worker's
+    #: series. Unset: one process, the default registry.
+    prometheus_multiproc_dir: Path | None = None
 
     @property
     def production(self) -> bool:
@@ -273,4 +286,5 @@ class Settings:
             ingest_claim_idle=claim_idle,
             aggregation_interval=interval,
             aggregation_time=parse_clock("AGGREGATION_TIME", e.get("AGGREGATION_TIME") or "00:00"),
+            prometheus_multiproc_dir=_directory(e, "PROMETHEUS_MULTIPROC_DIR"),
         )

@@ -100,3 +100,48 @@ async def test_two_workers_without_redis_show_every_acknowledged_event(database_
     assert server.proc is not None and server.proc.stderr is not None
     log = server.proc.stderr.read().decode()
     assert log.count("WORKER_COUNT=2 without REDIS_URL") == 1, log[-3000:]
+
+
+def _ingested(text: str) -> float:
+    """``footfall_events_ingested_total`` summed over doors, from a /metrics answer."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return sum(sample.value for family in text_string_to_metric_families(text)
+               for sample in family.samples
+               if sample.name == "footfall_events_ingested_total")  # fmt: skip
+
+
+async def test_metrics_of_two_workers_count_every_event(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """WORKER_COUNT=2: whichever worker answers /metrics reports both workers' series
+    (prometheus-client multiprocess mode in a directory ``footfall serve`` creates and
+    removes)."""
+    tmp = tmp_path_factory.mktemp("metrics")
+    env = {"DATABASE_URL": database_url, "REDIS_URL": "", "WORKER_COUNT": "2",
+           "ENVIRONMENT": "test", "LOG_LEVEL": "error", "JWT_SECRET": JWT_SECRET,
+           "MAX_DB_CONNECTIONS": "4", "TMPDIR": str(tmp)}  # fmt: skip
+    server = ServerProcess(env)
+    await asyncio.to_thread(server.start)
+    conn = await asyncpg.connect(database_url)
+    site = f"metrics-{uuid.uuid4().hex[:8]}"
+    await conn.execute("INSERT INTO websites (id, domain) VALUES ($1, 'metrics.example')", site)
+    close = {"Connection": "close"}  # a new connection per request: either worker answers
+    events = 12
+    try:
+        assert [p.name.startswith("footfall-metrics-") for p in tmp.iterdir()] == [True]
+        async with httpx.AsyncClient(timeout=10) as http:
+            for i in range(events):
+                event = {"website_id": site, "visitor_id": f"v{i}", "session_id": f"s{i}",
+                         "page": "/"}  # fmt: skip
+                r = await http.post(server.url + "/api/v1/analytics/event", json=event,
+                                    headers=close)  # fmt: skip
+                assert r.status_code == 201, r.text
+            scrapes = [(await http.get(server.url + "/metrics", headers=close)).text
+                       for _ in range(8)]  # fmt: skip
+    finally:
+        server.terminate()
+        await conn.close()
+    assert [_ingested(text) for text in scrapes] == [events] * len(scrapes)
+    assert all('footfall_db_pool_connections{state="total"}' in t for t in scrapes)
+    assert not list(tmp.iterdir()), "the metrics directory is removed at exit"
