@@ -62,5 +62,6 @@ class UnavailableAnswers(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         yield
         errors = getattr(self.execution_context.result, "errors", None) or []
-        if sum(mark_unavailable(error) for error in errors):
+        marked = [mark_unavailable(error) for error in errors]  # every one, not the first
+        if any(marked):
             answer_unavailable(self.execution_context.context)

@@ -237,6 +237,7 @@ class PubSub:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self._listening = False  # before the back-off: no notices meanwhile
                 self._tried.set()
                 log.warning("realtime listener lost Redis (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
