@@ -33,12 +33,16 @@ class Relay:
         return self._server is not None
 
     async def open(self) -> None:
+        """Listen (again, on the same port after ``close``); no-op while open."""
+        if self._server is not None:
+            return
         self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:
-        """Refuse new connections and cut the open ones."""
-        assert self._server is not None
+        """Refuse new connections and cut the open ones; no-op while closed."""
+        if self._server is None:
+            return
         self._server.close()
         for transport in list(self._transports):
             transport.abort()

@@ -1,5 +1,5 @@
 """The database down, in process: an app whose PostgreSQL sits behind a TCP relay
-(``tests/relay.py``) that is then stopped answers GraphQL as it answers REST — 503 with
+(``tests/db_relay.py``) that is then stopped answers GraphQL as it answers REST — 503 with
 ``Retry-After: 1`` at once — with the GraphQL JSON body, every such error carrying
 ``extensions.code`` ``UNAVAILABLE``; and answers normally again once the relay is back."""
 
@@ -16,7 +16,7 @@ import pytest
 from graph.app import create_app
 from graph.settings import Settings
 from tests.conftest import API_KEY, make_website
-from tests.relay import TcpRelay
+from tests.db_relay import Relay
 from tests.security_support import TRACK
 
 WEBSITES = "{ websites { id } }"
@@ -26,13 +26,13 @@ KEY = {"X-API-Key": API_KEY}
 
 
 @pytest.fixture
-async def outage(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, TcpRelay, str]]:
+async def outage(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Relay, str]]:
     """(client, relay, website id): an app on the test database through a running relay,
     with one website."""
     assert settings.database_url is not None
     target = urlsplit(settings.database_url)
-    relay = TcpRelay((target.hostname or "127.0.0.1", target.port or 5432))
-    await relay.start()
+    relay = Relay((target.hostname or "127.0.0.1", target.port or 5432))
+    await relay.open()
     app = create_app(settings.with_(database_url=relay.dsn(settings.database_url)))
     try:
         async with app.router.lifespan_context(app):
@@ -40,9 +40,9 @@ async def outage(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, T
             async with httpx.AsyncClient(transport=transport, base_url="http://ff.test") as c:
                 site = await make_website(c, KEY, domain="outage.example")
                 yield c, relay, site
-                await relay.start()  # back for the shutdown's own queries
+                await relay.open()  # back for the shutdown's own queries
     finally:
-        await relay.stop()
+        await relay.close()
 
 
 async def _post(client: httpx.AsyncClient, query: str, variables: dict[str, Any]) -> httpx.Response:
@@ -51,14 +51,14 @@ async def _post(client: httpx.AsyncClient, query: str, variables: dict[str, Any]
 
 
 async def test_graphql_answers_503_with_unavailable_errors_while_the_database_is_down(
-    outage: tuple[httpx.AsyncClient, TcpRelay, str],
+    outage: tuple[httpx.AsyncClient, Relay, str],
 ) -> None:
     client, relay, site = outage
     # The website is now in the process's website cache: the stats query below gets past
     # the website and fails in the stats scan (the other path to the database).
     r = await client.post("/api/v1/analytics/event", json={"website_id": site, "page": "/"})
     assert r.status_code == 201, r.text
-    await relay.stop()
+    await relay.close()
 
     started = time.monotonic()
     for query, variables in ((WEBSITES, {}), (STATS, {"id": site})):
@@ -82,6 +82,6 @@ async def test_graphql_answers_503_with_unavailable_errors_while_the_database_is
     assert r.status_code == 503 and r.headers["Retry-After"] == "1"
     assert time.monotonic() - started < 5, "503 at once, not after a hang"
 
-    await relay.start()
+    await relay.open()
     r = await _post(client, STATS, {"id": site})
     assert r.status_code == 200 and "errors" not in r.json(), r.text
