@@ -81,8 +81,8 @@ def _writer(settings: Settings, write_pool: Any) -> RowWriter:
 
 #: Connections each pool opens (and warms up, db/pool.py) at start, so that the first
 #: requests of a new process neither connect nor load catalog caches: a dashboard needs
-#: up to 3 at once, a funnel comparison one per funnel.
-WARM_CONNECTIONS = 4
+#: up to 3 at once, a funnel comparison one per funnel (5 side by side is common).
+WARM_CONNECTIONS = 6
 
 
 @contextlib.asynccontextmanager
