@@ -60,6 +60,13 @@ async def start_stats(app: Any, rt: Runtime) -> None:
         forget_realtime(rt)
 
     rt.pubsub.reconnect_hooks.append(notices_restored)
+
+    def websites_changed(sites: list[str]) -> None:
+        for site in sites:
+            rt.websites.forget(site)
+        responses.bump()
+
+    rt.pubsub.change_hooks.append(websites_changed)
     await rt.pubsub.start()
 
     async def on_commit(websites: list[str], inserted: int) -> None:

@@ -164,7 +164,11 @@ async def website_for_ingest(rt: Runtime, website_id: str) -> WebsiteRow | None:
 
 async def website_changed(rt: Runtime, website_id: str, row: WebsiteRow | None) -> None:
     """After a website was created or changed (``row``: as stored now) or deleted
-    (None): drop this process's row and store (or drop) the Redis copy."""
+    (None): drop this process's row, tell the other processes to drop theirs (else they
+    would serve it for up to ``WEBSITE_TTL``: its name, who may read it) and store (or
+    drop) the Redis copy."""
     rt.websites.forget(website_id)
+    if rt.pubsub is not None:
+        await rt.pubsub.publish_changed([website_id])
     if rt.queued and valid_website_id(website_id):
         await fallback_of(rt).save_copy(website_id, row)

@@ -145,6 +145,8 @@ class PubSub:
         self.remote_hooks: list[Callable[[list[str]], None]] = []
         #: called when notices can arrive again after they could not (drop cached answers)
         self.reconnect_hooks: list[Callable[[], None]] = []
+        #: called with the website ids of another process's ``publish_changed``
+        self.change_hooks: list[Callable[[list[str]], None]] = []
 
     @property
     def reliable(self) -> bool:
@@ -183,7 +185,13 @@ class PubSub:
         self._deliver(website_ids)
         if self._redis is None or not website_ids:
             return
-        message = orjson.dumps({"o": self._origin, "w": website_ids})
+        await self._send(orjson.dumps({"o": self._origin, "w": website_ids}))
+
+    async def _send(self, message: bytes) -> None:
+        """Publish on the channel, once more on a fresh connection if that fails; a
+        failure marks notices unreliable until a publish succeeds or the listener
+        reconnects."""
+        assert self._redis is not None
         try:
             try:
                 await self._redis.publish(self._channel, message)
@@ -197,6 +205,13 @@ class PubSub:
             return
         if self._publish_failed and self._listening:
             self._restored()
+
+    async def publish_changed(self, website_ids: list[str]) -> None:
+        """Tell the other processes that these websites' settings changed (created,
+        renamed, made private, deleted …), so that they drop their cached rows."""
+        if self._redis is None or not website_ids:
+            return
+        await self._send(orjson.dumps({"o": self._origin, "w": website_ids, "c": 1}))
 
     @contextlib.asynccontextmanager
     async def subscribe(self, website_id: str) -> AsyncIterator[Subscription]:
@@ -231,6 +246,10 @@ class PubSub:
                         continue
                     if body.get("o") != self._origin:
                         sites = [str(w) for w in body.get("w", [])]
+                        if body.get("c"):  # settings changed, no new events
+                            for changed in self.change_hooks:
+                                changed(sites)
+                            continue
                         for hook in self.remote_hooks:
                             hook(sites)
                         self._deliver(sites)

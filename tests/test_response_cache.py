@@ -123,3 +123,43 @@ def test_cache_keeps_within_its_byte_budget() -> None:
         keys.append(key)
     assert cache.size <= 2_500
     assert [cache.get(k) is not None for k in keys] == [False, False, True, True]
+
+
+WEBSITE = "query($id: ID!) { website(id: $id) { name isPublic } }"
+UPDATE = """mutation($i: UpdateWebsiteInput!) { updateWebsite(input: $i) {
+  website { name } userErrors { field } } }"""
+
+
+async def _eventually(check: Any, seconds: float = 2.0) -> Any:
+    """Poll ``check()`` (a coroutine function) until it returns a truthy value."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        got = await check()
+        if got or asyncio.get_running_loop().time() > deadline:
+            return got
+        await asyncio.sleep(0.05)
+
+
+async def test_a_website_changed_in_one_worker_is_fresh_in_the_others(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], settings: Settings
+) -> None:
+    """Website rows are cached 10 s per process (``WEBSITE_TTL``); a change made through
+    one worker reaches the others through Redis within the 1 s the README promises."""
+    site = await make_website(client, admin_headers, domain="rename.example", is_public=True)
+    async with other_app(settings, "198.51.100.93") as (other, _):
+        before = await gql(other, WEBSITE, {"id": site}, {})  # anonymous: public site
+        assert before["data"]["website"]["isPublic"] is True
+        res = await gql(client, UPDATE, {"i": {"id": site, "name": "Renamed",
+                                               "isPublic": False}}, admin_headers)  # fmt: skip
+        assert res["data"]["updateWebsite"]["userErrors"] == []
+
+        async def hidden() -> bool:
+            got = await gql(other, WEBSITE, {"id": site}, {})
+            return got["data"]["website"] is None
+
+        async def renamed() -> bool:
+            got = await gql(other, WEBSITE, {"id": site}, admin_headers)
+            return got["data"]["website"]["name"] == "Renamed"
+
+        assert await _eventually(hidden, 1.5), "the other worker still shows a private site"
+        assert await _eventually(renamed, 1.5)
