@@ -23,6 +23,7 @@ from strawberry.extensions import MaskErrors
 from strawberry.types import ExecutionContext
 
 from db.errors import DatabaseUnavailable
+from graph.query_limits import code_token_limit
 from resolvers.errors import Refused, ServiceUnavailable, UserError
 
 handled_log = logging.getLogger("footfall.graphql.handled")
@@ -66,6 +67,7 @@ class FootfallSchema(strawberry.Schema):
         settings = getattr(ctx, "settings", None)
         production = bool(getattr(settings, "production", False))
         for error in errors:
+            code_token_limit(error)
             if production and error.original_error is None:
                 strip_suggestions(error)
             if isinstance(error.original_error, DatabaseUnavailable | ServiceUnavailable):

@@ -7,7 +7,9 @@ shape of the cost limit's (``QUERY_TOO_COSTLY`` with ``cost`` and ``maxCost``,
 * more than ``max_depth`` levels of selections → ``{"code": "QUERY_TOO_DEEP",
   "maxDepth": 12}``;
 * more than ``max_aliases`` aliases in the document → ``{"code":
-  "QUERY_TOO_MANY_ALIASES", "maxAliases": 50}``.
+  "QUERY_TOO_MANY_ALIASES", "maxAliases": 50}``;
+* more than ``MAX_TOKENS`` tokens (the parser stops: Strawberry's ``MaxTokensLimiter``)
+  → ``{"code": "QUERY_TOO_LARGE", "maxTokens": 4000}``, set by ``code_token_limit``.
 
 Rules are built once (``LIMIT_RULES`` in ``graph/schema.py``): the validation cache is
 keyed by the rule classes.
@@ -21,6 +23,19 @@ from graphql import GraphQLError, ValidationContext
 from graphql.validation import ASTValidationRule
 from strawberry.extensions.max_aliases import create_validator as aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
+
+#: Tokens the parser reads before it gives up on a document.
+MAX_TOKENS = 4000
+#: How graphql-core's parser words that (``Syntax Error: Document contains more than N
+#: tokens. Parsing aborted.``): the error has no other mark.
+_TOKEN_LIMIT = "Syntax Error: Document contains more than"
+
+
+def code_token_limit(error: GraphQLError) -> None:
+    """Give the parser's token-limit error its code (in place); others are left alone."""
+    if error.message.startswith(_TOKEN_LIMIT):
+        error.extensions = {**(error.extensions or {}), "code": "QUERY_TOO_LARGE",
+                            "maxTokens": MAX_TOKENS}  # fmt: skip
 
 
 class _Coding:

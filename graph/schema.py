@@ -20,7 +20,7 @@ from strawberry.types.base import get_object_definition
 from graph.cost import CostLimiter
 from graph.masking import FootfallSchema, mask_errors
 from graph.observe import OperationTimer
-from graph.query_limits import alias_limit, depth_limit
+from graph.query_limits import MAX_TOKENS, alias_limit, depth_limit
 from graph.response_cache import MarkOperation
 from graph.types.funnel import FunnelMutations, FunnelQuery
 from graph.types.privacy import PrivacyMutations
@@ -32,7 +32,6 @@ from graph.unavailable import UnavailableAnswers
 
 MAX_DEPTH = 12
 MAX_ALIASES = 50
-MAX_TOKENS = 4000
 VALIDATION_CACHE_SIZE = 256
 #: The depth and alias rules, built once: the validation cache is keyed by the document
 #: AND the rule classes, so rules made afresh per request (QueryDepthLimiter and

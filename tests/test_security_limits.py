@@ -320,7 +320,7 @@ async def test_validation_is_cached_and_limits_still_hold(client: httpx.AsyncCli
     the validation cache key does not change per request), and both rules still refuse."""
     from strawberry.extensions.validation_cache import _get_validate_cache
 
-    from graph.schema import MAX_ALIASES, MAX_DEPTH, VALIDATION_CACHE_SIZE
+    from graph.schema import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS, VALIDATION_CACHE_SIZE
 
     headers = {"X-API-Key": API_KEY}
     query = "query($id: ID!) { website(id: $id) { id } __typename }"
@@ -337,6 +337,8 @@ async def test_validation_is_cached_and_limits_still_hold(client: httpx.AsyncCli
     for bad, word, extensions in (
         (aliases, "aliases", {"code": "QUERY_TOO_MANY_ALIASES", "maxAliases": MAX_ALIASES}),
         (deep, "depth", {"code": "QUERY_TOO_DEEP", "maxDepth": MAX_DEPTH}),
+        ("{ " + "websites { id } " * MAX_TOKENS + "}", "tokens",
+         {"code": "QUERY_TOO_LARGE", "maxTokens": MAX_TOKENS}),
     ):
         body = await gql(client, bad, headers=headers)
         assert word in body["errors"][0]["message"], body
