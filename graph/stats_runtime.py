@@ -12,6 +12,7 @@ subscribers.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import Any
 
@@ -55,9 +56,15 @@ async def start_stats(app: Any, rt: Runtime) -> None:
     # served while notices cannot arrive, and none kept from before they could again.
     responses.gate = lambda: rt.pubsub.reliable
 
+    background: set[asyncio.Task[None]] = set()
+
     def notices_restored() -> None:
         responses.bump()
         forget_realtime(rt)
+        if isinstance(rt.cache, RedisCache):
+            task = asyncio.get_running_loop().create_task(rt.cache.redis_back())
+            background.add(task)
+            task.add_done_callback(background.discard)
 
     rt.pubsub.reconnect_hooks.append(notices_restored)
 

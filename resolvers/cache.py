@@ -150,6 +150,13 @@ class RedisCache:
     async def invalidate(self, website_id: str) -> None:
         await self.invalidate_many([website_id])
 
+    async def redis_back(self) -> None:
+        """Redis answers again (the commit listener resubscribed): send the invalidations
+        it missed now, not at this process's next cache use — meanwhile the other
+        processes would read the entries they were meant to drop."""
+        self._down_until = 0.0
+        await self._usable()
+
     async def invalidate_many(self, website_ids: Iterable[str]) -> None:
         ids = set(website_ids)
         if not ids:

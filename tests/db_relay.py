@@ -1,4 +1,4 @@
-"""A TCP relay in the test process in front of the real PostgreSQL, to cut it off.
+"""A TCP relay in the test process in front of a real server (PostgreSQL, Redis), to cut it off.
 
 ``close()`` stops listening (new connections are refused) and aborts every relayed
 connection, as a database restart does to its clients; ``open()`` listens again on the

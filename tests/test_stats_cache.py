@@ -8,8 +8,11 @@ means uncached answers.
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import redis.asyncio as aioredis
@@ -19,6 +22,7 @@ from resolvers.definitions import LIVE_CACHE_SECONDS, SETTLED_CACHE_SECONDS
 from resolvers.ranges import Range
 from resolvers.stats import ttl_for
 from tests.conftest import gql, make_website
+from tests.db_relay import Relay
 from tests.reference.traffic import generate_traffic
 from tests.stats_support import counting_reads, import_events, iso
 
@@ -104,3 +108,38 @@ def test_ttl_policy() -> None:
     assert ttl_for(settled, now) == SETTLED_CACHE_SECONDS
     assert ttl_for(live, now) == LIVE_CACHE_SECONDS
     assert ttl_for(recent, now) == LIVE_CACHE_SECONDS
+
+
+async def test_invalidations_missed_while_redis_was_away_are_sent_when_it_is_back(
+    app: Any, redis_url: str
+) -> None:
+    """A worker that could not bump a website's generation (Redis away) sends it as soon
+    as its commit listener is back — not at its own next cache use, which may be long
+    after other workers have read the entry it meant to drop."""
+    target = urlsplit(redis_url)
+    relay = Relay((target.hostname or "127.0.0.1", target.port or 6379))
+    await relay.open()
+    client = aioredis.from_url(relay.dsn(redis_url), socket_connect_timeout=0.5,
+                               socket_timeout=0.5)  # fmt: skip
+    namespace = f"test-missed-{uuid.uuid4().hex}:"
+    rt = app.state.runtime
+    real, rt.cache = rt.cache, RedisCache(client, namespace)
+    direct = aioredis.from_url(redis_url)
+    try:
+        await relay.close()
+        await rt.cache.invalidate("site-away")  # fails: kept as pending
+        await relay.open()
+        assert await direct.get(f"{namespace}gen:site-away") is None
+        for hook in rt.pubsub.reconnect_hooks:  # what the listener does on resubscribing
+            hook()
+        for _ in range(50):
+            if await direct.get(f"{namespace}gen:site-away") is not None:
+                break
+            await asyncio.sleep(0.02)
+        assert await direct.get(f"{namespace}gen:site-away") == b"1"
+    finally:
+        rt.cache = real
+        await relay.close()
+        await client.aclose()
+        await direct.delete(f"{namespace}gen:site-away")
+        await direct.aclose()
