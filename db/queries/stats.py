@@ -35,6 +35,7 @@ from db.queries.dimensions import (
     Params,
     event_filter_sql,
     event_value_sql,
+    grouped,
     session_filter_sql,
     session_value_sql,
 )
@@ -151,7 +152,7 @@ def _parts(plan: ScanPlan, p: Params, zone: str) -> Parts:
             parts.session_dims.append((i, d.dimension))
         else:
             prop = p.add(d.property, "::text") if d.dimension == "PROPERTY" else None
-            parts.event_dims.append((i, event_value_sql(d.dimension, prop, "e")))
+            parts.event_dims.append((i, grouped(event_value_sql(d.dimension, prop, "e"))))
     return parts
 
 
@@ -168,7 +169,8 @@ def build_scan(plan: ScanPlan) -> tuple[str, list[Any]]:
     session_filters = [f for f in plan.filters if f.on_session]
 
     ss_cols = [(c, f"b{c}", expr) for c, expr in parts.session_buckets]
-    ss_cols += [(c, f"sd{c}", session_value_sql(dim, "s")) for c, dim in parts.session_dims]
+    ss_cols += [(c, f"sd{c}", grouped(session_value_sql(dim, "s")))
+                for c, dim in parts.session_dims]  # fmt: skip
     ss_select = "".join(f", {expr} AS {name}" for _, name, expr in ss_cols)
     ss_keep = " AND ".join(["TRUE", *(session_filter_sql(f, p) for f in plan.filters)])
     ev_keep = " AND ".join(["TRUE", *(event_filter_sql(f, p) for f in session_filters)])

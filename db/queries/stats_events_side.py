@@ -11,6 +11,7 @@ from db.queries.dimensions import (
     FilterSpec,
     Params,
     event_filter_sql,
+    grouped,
     session_value_sql,
 )
 
@@ -101,7 +102,7 @@ ld AS (
         a_source = "las"
     elif with_session:
         keep = _keep_over_o(session_filters, p)
-        old = "".join(f", {session_value_sql(dim, 'o')}" for _, dim in parts.session_dims)
+        old = "".join(f", {grouped(session_value_sql(dim, 'o'))}" for _, dim in parts.session_dims)
         sql += _joined("las", "la", ["visitor_id", *buckets], sdims, keep, old)
         a_source = "las"
     ea = [_distinct_sets(a_source, buckets, sdims)]
@@ -207,7 +208,7 @@ def rollup_las(p: Params, parts: Parts, session_filters: list[FilterSpec]) -> st
     b_whole = "".join(f", {expr} AS b{c}" for c, expr in parts.session_buckets)
     b_event = "".join(f", {expr} AS b{c}" for c, expr in parts.event_buckets)
     sd_values = "".join(
-        f", {session_value_sql(dim, 's')} AS sd{c}" for c, dim in parts.session_dims
+        f", {grouped(session_value_sql(dim, 's'))} AS sd{c}" for c, dim in parts.session_dims
     )
     n_b = len(b_names)
     # positions in the SELECT list: scope, visitor_id, buckets, (pv, ce), dimensions
