@@ -51,6 +51,14 @@ TimescaleMode = Literal["auto", "on", "off"]
 IngestQueue = Literal["direct", "redis"]
 
 _PLACEHOLDER_SECRETS = {"your-secret-key", "changeme", "secret", "change-me"}
+#: Words of the placeholders shipped in examples (.env.example): a secret containing one
+#: is the example's, publicly known.
+_PLACEHOLDER_WORDS = ("change-me", "changeme", "change_me", "your-secret", "replace-me")
+
+
+def _placeholder(secret: str) -> bool:
+    lowered = secret.lower()
+    return lowered in _PLACEHOLDER_SECRETS or any(w in lowered for w in _PLACEHOLDER_WORDS)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
@@ -224,10 +232,16 @@ class Settings:
         )
         jwt_secret = (e.get("JWT_SECRET") or "").strip()
         if environment == "production":
-            if not jwt_secret or jwt_secret in _PLACEHOLDER_SECRETS:
+            if not jwt_secret or _placeholder(jwt_secret):
                 raise SettingsError("JWT_SECRET: required (and not a placeholder) in production")
             if len(jwt_secret) < 16:
                 raise SettingsError("JWT_SECRET: must be at least 16 characters in production")
+            api_key = (e.get("GLOBAL_API_KEY") or "").strip()
+            if api_key and (_placeholder(api_key) or len(api_key) < 16):
+                raise SettingsError(
+                    "GLOBAL_API_KEY: a placeholder or shorter than 16 characters in production"
+                    " (unset it, or set a random key)"
+                )
         log_level = _choice(
             e, "LOG_LEVEL", "info", ("debug", "info", "warning", "error", "critical")
         )

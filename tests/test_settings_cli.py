@@ -43,6 +43,13 @@ def test_defaults_match_the_seed() -> None:
         ({"HOST": "bad host name"}, "HOST"),
         ({"ENVIRONMENT": "production"}, "JWT_SECRET"),
         ({"ENVIRONMENT": "production", "JWT_SECRET": "your-secret-key"}, "JWT_SECRET"),
+        # the values shipped in .env.example are publicly known
+        ({"ENVIRONMENT": "production",
+          "JWT_SECRET": "change-me-to-32-or-more-random-characters"}, "JWT_SECRET"),
+        ({"ENVIRONMENT": "production", "JWT_SECRET": "s" * 32, "GLOBAL_API_KEY": "change-me"},
+         "GLOBAL_API_KEY"),
+        ({"ENVIRONMENT": "production", "JWT_SECRET": "s" * 32, "GLOBAL_API_KEY": "short"},
+         "GLOBAL_API_KEY"),
     ],
 )
 def test_invalid_values_name_the_variable(env: dict[str, str], variable: str) -> None:
@@ -54,7 +61,7 @@ def test_values_are_parsed() -> None:
     s = Settings.from_env({
         "PORT": "8080", "BATCH_SIZE": "500", "BATCH_TIMEOUT": "250ms", "WORKER_COUNT": "2",
         "RETENTION_DAYS": "30", "MAX_DB_CONNECTIONS": "40", "TRUSTED_PROXIES": "10.0.0.0/8",
-        "GLOBAL_API_KEY": "k", "JWT_SECRET": "s" * 32, "ENVIRONMENT": "production",
+        "GLOBAL_API_KEY": "k" * 16, "JWT_SECRET": "s" * 32, "ENVIRONMENT": "production",
     })  # fmt: skip
     assert (s.port, s.batch_size, s.batch_timeout, s.worker_count) == (8080, 500, 0.25, 2)
     assert s.retention_days == 30 and s.max_db_connections == 40
