@@ -10,6 +10,7 @@ Claims: ``sub``, ``websites`` (list of ids or ``"*"``), ``scope`` (read|write|ad
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import re
 import time
 from collections.abc import Mapping
@@ -44,6 +45,25 @@ def parse_ttl(text: str) -> int:
 def jwt_key(settings: Settings) -> str:
     """The signing key; in development a fixed local key when ``JWT_SECRET`` is unset."""
     return settings.jwt_secret.reveal() or "footfall-development-only-secret-key-do-not-use"
+
+
+def local_admin_token(settings: Settings, conn: HTTPConnection) -> str | None:
+    """A 24-hour admin token for the pages' prefilled credentials (GraphiQL, the
+    dashboard): in development only, and only to a browser on this machine — a request
+    from a loopback address that no proxy forwarded. A development server listening on
+    all interfaces (``HOST=0.0.0.0``) would otherwise hand admin rights to its network."""
+    if settings.environment != "development" or conn.client is None:
+        return None
+    if "x-forwarded-for" in conn.headers or "forwarded" in conn.headers:
+        return None
+    try:
+        loopback = ipaddress.ip_address(conn.client.host).is_loopback
+    except ValueError:
+        return None
+    if not loopback:
+        return None
+    return create_token(settings, subject="local-admin", websites="*", scope="admin",
+                        ttl_seconds=86400)  # fmt: skip
 
 
 def create_token(

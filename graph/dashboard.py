@@ -2,7 +2,7 @@
 ``/dashboard/{website_id}``. It issues ONE GraphQL request for the cards, the chart and
 the top lists, and subscribes to ``realtime`` over graphql-transport-ws. Public websites
 need no token; otherwise the page asks for one (prefilled with a local admin token in
-development)."""
+development, for a browser on the same machine: ``graph.auth.local_admin_token``)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from graph.auth import create_token
+from graph.auth import local_admin_token
 from graph.settings import Settings
 
 _PAGE = resources.files("graph").joinpath("static/dashboard.html").read_text("utf-8")
@@ -21,10 +21,7 @@ _PAGE = resources.files("graph").joinpath("static/dashboard.html").read_text("ut
 
 async def dashboard(request: Request) -> Response:
     settings: Settings = request.app.state.settings
-    token = None
-    if settings.environment == "development":
-        token = create_token(settings, subject="local-admin", websites="*", scope="admin",
-                             ttl_seconds=86400)  # fmt: skip
+    token = local_admin_token(settings, request)
     site = request.path_params.get("website_id")
     page = _PAGE.replace("__DEV_TOKEN__", json.dumps(token)).replace("__SITE__", json.dumps(site))
     return HTMLResponse(page, headers={"Cache-Control": "no-store"})

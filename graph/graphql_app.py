@@ -19,7 +19,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UnsetType
 
 from db.errors import DatabaseUnavailable
-from graph.auth import AuthError, create_token, principal_from_headers, request_principal
+from graph.auth import AuthError, local_admin_token, principal_from_headers, request_principal
 from graph.context import Context
 from graph.cost import charge_cached
 from graph.graphiql import graphiql_page
@@ -58,11 +58,7 @@ class FootfallGraphQL(GraphQL[Context, None]):
         self.settings = settings
 
     async def render_graphql_ide(self, request: Request) -> Response:
-        token = None
-        if self.settings.environment == "development":
-            token = create_token(self.settings, subject="local-admin", websites="*",
-                                 scope="admin", ttl_seconds=86400)  # fmt: skip
-        return graphiql_page(token)
+        return graphiql_page(local_admin_token(self.settings, request))
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)

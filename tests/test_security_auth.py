@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import jwt
+import pytest
 
 from graph.auth import jwt_key
 from graph.settings import Settings
@@ -148,3 +149,22 @@ async def test_invalid_credentials_are_401(client: httpx.AsyncClient, settings: 
     assert r.status_code == 401 and r.json() == {"error": "Missing API key"}
     r = await client.get("/api/v1/privacy/retention-policies", headers={"X-API-Key": API_KEY})
     assert r.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "client_ip,headers,prefilled",
+    [
+        ("127.0.0.1", {}, True),  # the developer's own browser
+        ("::1", {}, True),
+        ("192.0.2.50", {}, False),  # another machine, HOST=0.0.0.0
+        ("127.0.0.1", {"X-Forwarded-For": "192.0.2.50"}, False),  # through a local proxy
+    ],
+)
+async def test_pages_prefill_an_admin_token_only_for_this_machine(
+    settings: Settings, client_ip: str, headers: dict[str, str], prefilled: bool
+) -> None:
+    async with other_app(settings, client_ip, environment="development") as (c, _):
+        for path in ("/", "/graphql"):
+            page = await c.get(path, headers={"Accept": "text/html", **headers})
+            assert page.status_code == 200, (path, page.status_code)
+            assert ("eyJ" in page.text) is prefilled, (path, client_ip, headers)
