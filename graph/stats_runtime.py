@@ -2,9 +2,9 @@
 
 With ``settings.redis_url``: a ``RedisCache`` and a Redis-backed ``PubSub`` (each on
 its own ``BlockingConnectionPool``; the cache's has short socket timeouts so that an
-outage costs milliseconds, the listener's none). Without: in-process versions (one
-process only; with ``WORKER_COUNT`` > 1 no stats cache at all, since no worker would
-learn of another's commits). The whole-response cache serves only while commit notices
+outage costs milliseconds, the listener's none). Without: in-process versions (with
+``WORKER_COUNT`` > 1 no stats cache at all), and other processes' commits (``footfall
+import`` beside a server) arrive as PostgreSQL notices (``db/notices.py``). The whole-response cache serves only while commit notices
 can arrive (``PubSub.reliable``) and is emptied when they can again. Every commit of the writer bumps the cache generation of its websites
 (so imports into the past invalidate cached answers) and notifies realtime
 subscribers.
@@ -18,6 +18,7 @@ from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
 
+from db.notices import Listener, notify
 from graph.settings import Settings
 from resolvers.cache import MemoryCache, RedisCache
 from resolvers.realtime import PubSub, forget_realtime
@@ -76,18 +77,61 @@ async def start_stats(app: Any, rt: Runtime) -> None:
     rt.pubsub.change_hooks.append(websites_changed)
     await rt.pubsub.start()
 
+    if not settings.redis_url:
+        await _listen_in_postgres(app, rt)
+
     async def on_commit(websites: list[str], inserted: int) -> None:
         if not inserted or not websites:
             return
         forget_realtime(rt, websites)
         app.state.responses.bump()
-        await rt.cache.invalidate_many(websites)
+        if rt.cache is not None:
+            await rt.cache.invalidate_many(websites)
         await rt.pubsub.publish(websites)
+        if not settings.redis_url:  # other processes on this database (footfall import)
+            await notify(rt.pools.write, rt.pubsub.origin, websites)
 
     rt.writer.commit_hooks.append(on_commit)
 
 
+async def _listen_in_postgres(app: Any, rt: Runtime) -> None:
+    """Without Redis: hear other processes' commits through PostgreSQL (``db/notices.py``)
+    and drop what they change from this process's caches."""
+    settings: Settings = app.state.settings
+    dsn: str | None = getattr(app.state, "database_url", None) or settings.database_url
+    assert dsn is not None  # the lifespan set it (embedded) or settings have it
+    responses = app.state.responses
+    pending: set[asyncio.Task[None]] = set()
+
+    def changed(origin: str, sites: list[str] | None) -> None:
+        if origin == rt.pubsub.origin:
+            return
+        responses.bump()
+        if sites is None:
+            restored()
+            return
+        forget_realtime(rt, sites)
+        rt.pubsub.deliver(sites)
+        if rt.cache is not None:
+            task = asyncio.get_running_loop().create_task(rt.cache.invalidate_many(sites))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+
+    def restored() -> None:
+        responses.bump()
+        forget_realtime(rt)
+        if isinstance(rt.cache, MemoryCache):
+            rt.cache.forget_all()
+
+    listener = Listener(dsn, changed, restored)
+    await listener.start()
+    rt.extras["commit_listener"] = listener
+
+
 async def stop_stats(app: Any, rt: Runtime) -> None:
+    listener = rt.extras.pop("commit_listener", None)
+    if listener is not None:
+        await listener.close()
     if rt.pubsub is not None:
         await rt.pubsub.close()
     for client in rt.extras.pop("stats_redis_clients", []):

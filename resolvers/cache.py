@@ -81,6 +81,10 @@ class MemoryCache:
         for website_id in website_ids:
             await self.invalidate(website_id)
 
+    def forget_all(self) -> None:
+        """Drop every entry (commit notices of other processes may have been missed)."""
+        self._entries.clear()
+
     async def close(self) -> None:
         self._entries.clear()
 

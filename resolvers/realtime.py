@@ -135,7 +135,7 @@ class PubSub:
     def __init__(self, redis: Any = None, channel: str = CHANNEL) -> None:
         self._redis = redis
         self._channel = channel
-        self._origin = uuid.uuid4().hex
+        self.origin = uuid.uuid4().hex  # tells this process's notices from others'
         self._subs: dict[str, set[Subscription]] = {}
         self._task: asyncio.Task[None] | None = None
         self._listening = False  # subscribed to the channel right now
@@ -175,17 +175,18 @@ class PubSub:
                 await self._task
             self._task = None
 
-    def _deliver(self, website_ids: Iterable[str]) -> None:
+    def deliver(self, website_ids: Iterable[str]) -> None:
+        """Wake this process's subscribers of these websites."""
         for website_id in website_ids:
             for sub in self._subs.get(website_id, ()):
                 sub.notify()
 
     async def publish(self, website_ids: list[str]) -> None:
         """Tell every worker's subscribers that these websites have new events."""
-        self._deliver(website_ids)
+        self.deliver(website_ids)
         if self._redis is None or not website_ids:
             return
-        await self._send(orjson.dumps({"o": self._origin, "w": website_ids}))
+        await self._send(orjson.dumps({"o": self.origin, "w": website_ids}))
 
     async def _send(self, message: bytes) -> None:
         """Publish on the channel, once more on a fresh connection if that fails; a
@@ -211,7 +212,7 @@ class PubSub:
         renamed, made private, deleted …), so that they drop their cached rows."""
         if self._redis is None or not website_ids:
             return
-        await self._send(orjson.dumps({"o": self._origin, "w": website_ids, "c": 1}))
+        await self._send(orjson.dumps({"o": self.origin, "w": website_ids, "c": 1}))
 
     @contextlib.asynccontextmanager
     async def subscribe(self, website_id: str) -> AsyncIterator[Subscription]:
@@ -244,7 +245,7 @@ class PubSub:
                         body = orjson.loads(msg["data"])
                     except orjson.JSONDecodeError:
                         continue
-                    if body.get("o") != self._origin:
+                    if body.get("o") != self.origin:
                         sites = [str(w) for w in body.get("w", [])]
                         if body.get("c"):  # settings changed, no new events
                             for changed in self.change_hooks:
@@ -252,7 +253,7 @@ class PubSub:
                             continue
                         for hook in self.remote_hooks:
                             hook(sites)
-                        self._deliver(sites)
+                        self.deliver(sites)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 import redis.asyncio as aioredis
 
+from graph.settings import Settings
 from resolvers.cache import RedisCache
 from resolvers.definitions import LIVE_CACHE_SECONDS, SETTLED_CACHE_SECONDS
 from resolvers.ranges import Range
@@ -24,6 +25,7 @@ from resolvers.stats import ttl_for
 from tests.conftest import gql, make_website
 from tests.db_relay import Relay
 from tests.reference.traffic import generate_traffic
+from tests.security_support import other_app
 from tests.stats_support import counting_reads, import_events, iso
 
 START = datetime(2026, 8, 3, tzinfo=UTC)
@@ -143,3 +145,27 @@ async def test_invalidations_missed_while_redis_was_away_are_sent_when_it_is_bac
         await client.aclose()
         await direct.delete(f"{namespace}gen:site-away")
         await direct.aclose()
+
+
+async def test_without_redis_another_process_s_import_shows_at_once(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], settings: Settings
+) -> None:
+    """Two processes on one database and no Redis (a server and ``footfall import``): the
+    server's in-process cache holds a settled range for an hour, yet events committed by
+    the other process show in its next answers (commit notices through PostgreSQL)."""
+    site = await make_website(client, admin_headers, domain="notices.example")
+    no_redis = {"redis_url": None}
+    async with other_app(settings, "198.51.100.61", **no_redis) as (server, _), \
+            other_app(settings, "198.51.100.62", **no_redis) as (importer, _):  # fmt: skip
+        before = await _query(server, admin_headers, site)  # cached (settled range)
+        assert before["summary"]["pageviews"] == 0
+        events = generate_traffic(9, site, "notices.example", START, END, n_visitors=5)
+        await import_events(importer, admin_headers, site, events)
+        views = sum(1 for e in events if e["event_type"] == "pageview")
+        got = before
+        for _ in range(40):
+            got = await _query(server, admin_headers, site)
+            if got["summary"]["pageviews"] == views:
+                break
+            await asyncio.sleep(0.05)
+        assert got["summary"]["pageviews"] == views > 0, got
