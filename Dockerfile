@@ -17,5 +17,5 @@ WORKDIR /home/footfall
 ENV ENVIRONMENT=production PORT=3002 HOST=0.0.0.0 FOOTFALL_DATA_DIR=/home/footfall/data
 EXPOSE 3002
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
-  CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:3002/ready', timeout=4).status == 200 else 1)"
+  CMD python -c "import os, sys, urllib.request; port = os.environ.get('PORT', '3002'); sys.exit(0 if urllib.request.urlopen(f'http://127.0.0.1:{port}/ready', timeout=4).status == 200 else 1)"
 CMD ["footfall", "serve"]
