@@ -11,11 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,8 +32,7 @@ from resolvers.ingest_fallback import fallback_of
 from resolvers.session_claims import claims_of
 from tests.conftest import gql, make_website
 from tests.db_relay import Relay
-from tests.faults.queue_support import AofRedis
-from tests.faults.server import free_port
+from tests.faults.queue_support import AofRedis, own_aof_redis
 
 UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
 WEBSITE_TTL = 0.2  # seconds; the outage below lasts several times as long
@@ -46,13 +43,8 @@ CLAIM_TTL = 0.05  # seconds: claims of new sessions are gone long before the out
 
 @pytest.fixture
 def own_redis() -> Iterator[AofRedis]:
-    with tempfile.TemporaryDirectory(prefix="footfall-outage-redis-") as tmp:
-        server = AofRedis(free_port(), Path(tmp))
-        server.start()
-        try:
-            yield server
-        finally:
-            server.stop()
+    with own_aof_redis("footfall-outage-redis-") as server:
+        yield server
 
 
 @pytest.fixture

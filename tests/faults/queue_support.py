@@ -6,20 +6,23 @@ acknowledged event id."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import redis
 
-from tests.faults.server import ROOT
+from tests.faults.server import ROOT, free_port
 
 
 class AofRedis:
@@ -54,6 +57,19 @@ class AofRedis:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(10)
+
+
+@contextlib.contextmanager
+def own_aof_redis(prefix: str) -> Iterator[AofRedis]:
+    """A Redis of our own (free port, temp dir named ``prefix…``, AOF with ``appendfsync
+    always``), stopped and removed on exit."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        server = AofRedis(free_port(), Path(tmp))
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
 
 
 def queue_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
