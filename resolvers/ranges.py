@@ -64,6 +64,16 @@ def _hour_start(instant: datetime, zone: ZoneInfo) -> datetime:
     return cursor
 
 
+def _next_hour_start(instant: datetime, zone: ZoneInfo) -> datetime:
+    """The first instant after ``instant`` that reads hh:00 locally (offsets are multiples
+    of 15 minutes, so it is a UTC quarter-hour; an hour later, except across a change of
+    offset by a fraction of an hour)."""
+    cursor = _hour_start(instant, zone) + _QUARTER
+    while cursor.astimezone(zone).minute != 0:
+        cursor += _QUARTER
+    return cursor
+
+
 def preset_range(preset: str, zone_name: str, now: datetime) -> tuple[datetime, datetime]:
     zone = ZoneInfo(zone_name)
     today = now.astimezone(zone).date()
@@ -73,7 +83,7 @@ def preset_range(preset: str, zone_name: str, now: datetime) -> tuple[datetime, 
     if preset == "YESTERDAY":
         return _midnight(today - timedelta(days=1), zone), _midnight(today, zone)
     if preset == "LAST_24_HOURS":
-        end = _hour_start(now, zone) + timedelta(hours=1)
+        end = _next_hour_start(now, zone)
         return end - timedelta(hours=24), end
     if preset in ("LAST_7_DAYS", "LAST_30_DAYS", "LAST_90_DAYS"):
         days = int(preset.split("_")[1])

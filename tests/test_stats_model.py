@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from resolvers.ranges import preset_range
 from tests.conftest import make_website
 from tests.reference import metrics_model as model
 from tests.reference.traffic import generate_traffic
@@ -256,3 +257,21 @@ async def test_lord_howe_half_hour_shift_matches_model(
             assert starts == [at - timedelta(hours=1), at + timedelta(minutes=30)], starts
             assert [s.astimezone(LHI).hour for s in starts] == [1, 2 + shift], starts
             assert data["ts_HOUR"][0]["pageviews"] >= 6, data["ts_HOUR"]
+
+
+@pytest.mark.parametrize("minutes", [-50, -5, 0, 10, 25, 40, 75])
+@pytest.mark.parametrize("shift", [0, 1])
+def test_last_24_hours_ends_with_the_current_local_hour_in_lord_howe(
+    shift: int, minutes: int
+) -> None:
+    """The range covers now and ends at the next instant reading hh:00 locally, also in
+    the 90-minute local hour around a 30-minute shift (an hour after the hour's start
+    would end before now there)."""
+    now = LHI_SHIFTS[shift] + timedelta(minutes=minutes)
+    start, end = preset_range("LAST_24_HOURS", "Australia/Lord_Howe", now)
+    assert start <= now < end and end - start == timedelta(hours=24)
+    assert end.astimezone(LHI).minute == 0
+    brute = now + timedelta(minutes=1)  # the next minute reading hh:00 locally
+    while brute.astimezone(LHI).minute != 0:
+        brute += timedelta(minutes=1)
+    assert end == brute, (now, end, brute)
