@@ -29,6 +29,7 @@ from typing import Any
 
 from db.errors import DatabaseUnavailable
 from db.queries import identity as identity_sql
+from db.queries.dimensions import IGNORED_EVENT_TYPES
 from resolvers.event_input import CleanEvent
 from resolvers.ingest_fallback import IngestFallback, fallback_of
 from resolvers.runtime import Runtime
@@ -115,8 +116,12 @@ async def latest_sessions(rt: Runtime, website_id: str, visitor_ids: list[str]) 
 
 
 def _latest_per_visitor(events: Iterable[CleanEvent]) -> Latest:
+    """Each visitor's latest counted event: ``session_start``/``session_end`` markers do
+    not keep a session alive, as in the ``sessions`` table (``db/writer.py``)."""
     out: Latest = {}
     for ev in events:
+        if ev.event_type in IGNORED_EVENT_TYPES:
+            continue
         assert ev.visitor_id is not None and ev.session_id is not None
         seen = out.get(ev.visitor_id)
         if seen is None or ev.ts >= seen[1]:

@@ -251,3 +251,30 @@ async def test_copies_and_records_follow_changes_to_websites_and_visitors(
                         {"i": {"id": site}}, admin_headers)  # fmt: skip
         assert res["data"]["deleteWebsite"]["userErrors"] == []
         assert await fb.load_copy(site) is None
+
+
+@pytest.mark.parametrize("mode", ["direct", "redis"])
+async def test_session_markers_do_not_keep_a_session_alive(
+    settings: Settings, client: httpx.AsyncClient, admin_headers: dict[str, str],
+    pool: asyncpg.Pool, own_redis: AofRedis, mode: str,
+) -> None:  # fmt: skip
+    """A page view 50 minutes ago, a ``session_end`` 25 minutes ago, a page view now: the
+    last counted event is 50 minutes old, so a new session starts — in queue mode too,
+    whose Redis records must not count the marker (metrics.md ignores it)."""
+    site = await make_website(client, admin_headers, domain=f"markers-{mode}.example")
+
+    async def post(api: httpx.AsyncClient, ago: int, event_type: str = "pageview") -> str:
+        ts = datetime.now(UTC) - timedelta(minutes=ago)
+        r = await api.post("/api/v1/analytics/event", json={
+            "website_id": site, "page": "/", "timestamp": ts.isoformat(), "user_agent": UA,
+            "id": str(uuid.uuid4()), "visitor_id": "marker-v", "event_type": event_type})  # fmt: skip
+        assert r.status_code == 201, r.text
+        session: str = r.json()["session_id"]
+        return session
+
+    async with _api(settings, redis_url=own_redis.url, ingest_queue=mode) as (api, rt):
+        first = await post(api, 50)
+        await post(api, 25, "session_end")
+        if mode == "redis":
+            await _run_writer(own_redis.url, pool, len(rt.writer.keys))
+        assert await post(api, 0) != first
