@@ -11,7 +11,8 @@ one per request, however slow the failure) and answers from the last known state
   copy in Redis (``<namespace>:site:<id>``, written whenever a process reads the row
   from the database for tracking — at most once per ``WebsiteCache.ttl`` per process
   and website — and when a website is created or changed; kept ``COPY_TTL`` seconds
-  after the last write, dropped when the website is deleted or found missing). A
+  after the last write; a deleted website leaves a tombstone, and a row read before a
+  change never replaces a newer copy or a tombstone: ``save_copy``). A
   website neither this process nor Redis knows cannot be told apart from one that does
   not exist: ``DatabaseUnavailable`` (503).
 - **sessions**: ``resolvers.session_state``.
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -41,6 +42,21 @@ log = logging.getLogger("footfall.ingest")
 EXTRAS_KEY = "ingest_fallback"
 OUTAGE_RETRY = 1.0  # seconds the ingest path skips PostgreSQL after it was unreachable
 COPY_TTL = 7 * 24 * 3600  # seconds a website's Redis copy outlives its last refresh
+_TOMBSTONE = b"-"  # the copy of a deleted website
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+# KEYS[1]: the copy; ARGV: mode ('changed' | 'read'), version (updated_at, µs), value, ttl.
+# Copies are "<version> <json>"; a read's row never replaces a newer copy or a tombstone.
+_SAVE_COPY = """
+local cur = redis.call('GET', KEYS[1])
+if ARGV[1] == 'read' and cur then
+  if cur == '-' then return 0 end
+  local v = tonumber(string.match(cur, '^(%d+) '))
+  if v and v > tonumber(ARGV[2]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
+return 1
+"""
 
 
 class IngestFallback:
@@ -92,21 +108,34 @@ class IngestFallback:
     def redis_answered(self) -> None:
         self._redis_failed = False
 
-    async def save_copy(self, website_id: str, row: WebsiteRow | None) -> None:
-        """Store (or, for a missing website, drop) the Redis copy; never raises."""
-        if self.redis is None:
+    async def save_copy(
+        self, website_id: str, row: WebsiteRow | None, *, changed: bool = False
+    ) -> None:
+        """Store the Redis copy; never raises.
+
+        ``changed``: the website was just created or changed (``row``) or deleted
+        (None: a tombstone, so that no copy comes back for ``COPY_TTL``) — stored as
+        given. Otherwise ``row`` was read for tracking and may already be stale: it is
+        stored only over an older copy (``updated_at``) and never over a tombstone; a
+        read that found nothing stores nothing (deletions leave their tombstone)."""
+        if self.redis is None or (row is None and not changed):
             return
+        value = _TOMBSTONE
+        version = 0
+        if row is not None:
+            version = (row.updated_at - _EPOCH) // _US
+            value = f"{version} ".encode() + orjson.dumps(row)
         try:
-            if row is None:
-                await self.redis.delete(self._key(website_id))
-            else:
-                await self.redis.set(self._key(website_id), orjson.dumps(row), ex=COPY_TTL)
+            await self.script(_SAVE_COPY)(
+                keys=[self._key(website_id)],
+                args=["changed" if changed else "read", version, value, COPY_TTL],
+            )  # fmt: skip
             self.redis_answered()
         except Exception as exc:  # redis errors, OSError, timeouts (not cancellation)
             self.redis_failed("website copy", exc)
 
     async def load_copy(self, website_id: str) -> WebsiteRow | None:
-        """The Redis copy, or None (none stored, or Redis failed)."""
+        """The Redis copy, or None (none stored, a tombstone, or Redis failed)."""
         if self.redis is None:
             return None
         try:
@@ -114,10 +143,10 @@ class IngestFallback:
         except Exception as exc:
             self.redis_failed("website copy", exc)
             return None
-        if data is None:
+        if data is None or data == _TOMBSTONE:
             return None
         try:
-            raw = orjson.loads(data)
+            raw = orjson.loads(data.partition(b" ")[2])
             for name in ("created_at", "updated_at"):
                 raw[name] = datetime.fromisoformat(raw[name])
             return WebsiteRow(**raw)
@@ -171,4 +200,4 @@ async def website_changed(rt: Runtime, website_id: str, row: WebsiteRow | None) 
     if rt.pubsub is not None:
         await rt.pubsub.publish_changed([website_id])
     if rt.queued and valid_website_id(website_id):
-        await fallback_of(rt).save_copy(website_id, row)
+        await fallback_of(rt).save_copy(website_id, row, changed=True)

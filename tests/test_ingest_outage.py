@@ -228,7 +228,7 @@ async def test_copies_and_records_follow_changes_to_websites_and_visitors(
         site = await make_website(api, admin_headers, domain="copies.example")
         assert (copy := await fb.load_copy(site)) is not None
         assert copy.domain == "copies.example"  # stored with the creation
-        await fb.save_copy(site, None)
+        await fb.redis.delete(fb._key(site))
         first = await track.session(site, 3, "e1")
         assert await fb.load_copy(site) == copy  # and by a tracking read
         res = await gql(api, """mutation($i: UpdateWebsiteInput!) { updateWebsite(input: $i)
@@ -237,6 +237,11 @@ async def test_copies_and_records_follow_changes_to_websites_and_visitors(
         assert res["data"]["updateWebsite"]["userErrors"] == []
         assert (copy := await fb.load_copy(site)) is not None
         assert copy.domain == "moved.example"  # replaced with the change
+        # a tracking request that read the row before the change stores it late: ignored
+        stale = dataclasses.replace(copy, domain="copies.example",
+                                    updated_at=copy.updated_at - timedelta(seconds=1))  # fmt: skip
+        await fb.save_copy(site, stale)
+        assert (await fb.load_copy(site)) == copy
         assert await track.session(site, 2, "e1") == first
 
         res = await gql(api, """mutation($i: DeleteVisitorDataInput!) { deleteVisitorData(
@@ -251,6 +256,8 @@ async def test_copies_and_records_follow_changes_to_websites_and_visitors(
                         {"i": {"id": site}}, admin_headers)  # fmt: skip
         assert res["data"]["deleteWebsite"]["userErrors"] == []
         assert await fb.load_copy(site) is None
+        await fb.save_copy(site, copy)  # a read from before the deletion, stored late
+        assert await fb.load_copy(site) is None  # the tombstone holds
 
 
 @pytest.mark.parametrize("mode", ["direct", "redis"])
