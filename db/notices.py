@@ -28,6 +28,9 @@ log = logging.getLogger("footfall.notices")
 CHANNEL = "footfall_commits"
 MAX_PAYLOAD = 7_000  # bytes; PostgreSQL refuses payloads of 8,000 or more
 RETRY_SECONDS = 1.0
+#: Seconds between checks that a quiet connection still answers, and how long a check
+#: (or a connection attempt) may take: a partition is noticed within twice this.
+PROBE_SECONDS = 5.0
 
 #: (origin of the notice, website ids — None for all of them)
 NoticeHandler = Callable[[str, list[str] | None], None]
@@ -48,7 +51,8 @@ async def notify(pool: asyncpg.Pool, origin: str, website_ids: list[str]) -> Non
 
 class Listener:
     """``LISTEN`` on ``CHANNEL`` over its own connection to ``dsn``; calls ``on_notice``
-    for each notice and ``on_restored`` after every reconnection."""
+    for each notice and ``on_restored`` after every reconnection; ``reliable`` while
+    listening."""
 
     def __init__(self, dsn: str, on_notice: NoticeHandler, on_restored: Callable[[], None]):
         self._dsn = dsn
@@ -56,6 +60,11 @@ class Listener:
         self._on_restored = on_restored
         self._task: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
+
+    @property
+    def reliable(self) -> bool:
+        """Listening now: other processes' notices arrive (else caches must not serve)."""
+        return self._listening.is_set()
 
     async def start(self, wait: float = 2.0) -> None:
         """Start listening; wait (at most ``wait`` seconds) until the first LISTEN."""
@@ -83,7 +92,8 @@ class Listener:
         while True:
             conn: asyncpg.Connection | None = None
             try:
-                conn = await asyncpg.connect(self._dsn, timeout=5.0)
+                conn = await asyncpg.connect(self._dsn, timeout=PROBE_SECONDS,
+                                             command_timeout=PROBE_SECONDS)  # fmt: skip
                 cut = asyncio.Event()
                 conn.add_termination_listener(lambda _c, cut=cut: cut.set())
                 await conn.add_listener(CHANNEL, self._received)
@@ -93,14 +103,15 @@ class Listener:
                 self._listening.set()
                 while not cut.is_set() and not conn.is_closed():
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(cut.wait(), 5.0)
-                    if not cut.is_set():  # a quiet connection may be dead: ask
-                        await conn.execute("SELECT 1")
+                        await asyncio.wait_for(cut.wait(), PROBE_SECONDS)
+                    if not cut.is_set():  # a quiet connection may be dead (partition): ask
+                        await conn.execute("SELECT 1", timeout=PROBE_SECONDS)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("commit notices: %s; listening again in %.0f s", exc, RETRY_SECONDS)
+                log.warning("commit notices: %r; listening again in %.0f s", exc, RETRY_SECONDS)
             finally:
+                self._listening.clear()
                 if conn is not None:
                     with contextlib.suppress(Exception):
                         await conn.close(timeout=1.0)

@@ -20,7 +20,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 
 from db.notices import Listener, notify
 from graph.settings import Settings
-from resolvers.cache import MemoryCache, RedisCache
+from resolvers.cache import GatedCache, MemoryCache, RedisCache
 from resolvers.realtime import PubSub, forget_realtime
 from resolvers.runtime import Runtime
 
@@ -120,12 +120,17 @@ async def _listen_in_postgres(app: Any, rt: Runtime) -> None:
     def restored() -> None:
         responses.bump()
         forget_realtime(rt)
-        if isinstance(rt.cache, MemoryCache):
+        if isinstance(rt.cache, GatedCache):
             rt.cache.forget_all()
 
     listener = Listener(dsn, changed, restored)
     await listener.start()
     rt.extras["commit_listener"] = listener
+    # while it does not listen, another process's commits would go unheard: whole
+    # responses are not served, and stats are computed (the cache is set aside)
+    responses.gate = lambda: listener.reliable
+    if rt.cache is not None:
+        rt.cache = GatedCache(rt.cache, lambda: listener.reliable)
 
 
 async def stop_stats(app: Any, rt: Runtime) -> None:

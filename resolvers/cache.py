@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 log = logging.getLogger("footfall.cache")
@@ -87,6 +87,37 @@ class MemoryCache:
 
     async def close(self) -> None:
         self._entries.clear()
+
+
+class GatedCache:
+    """A ``MemoryCache`` that answers and stores only while ``open()`` says other
+    processes' commit notices arrive (``db.notices.Listener.reliable``); invalidations
+    always go through."""
+
+    def __init__(self, inner: MemoryCache, open_: Callable[[], bool]) -> None:
+        self.inner = inner
+        self._open = open_
+
+    async def lookup(self, keys: Sequence[CacheKey]) -> list[tuple[str | None, bytes | None]]:
+        if not self._open():
+            return [(None, None)] * len(keys)
+        return await self.inner.lookup(keys)
+
+    async def store(self, entries: Sequence[tuple[str, bytes, int]]) -> None:
+        if self._open():
+            await self.inner.store(entries)
+
+    async def invalidate(self, website_id: str) -> None:
+        await self.inner.invalidate(website_id)
+
+    async def invalidate_many(self, website_ids: Iterable[str]) -> None:
+        await self.inner.invalidate_many(website_ids)
+
+    def forget_all(self) -> None:
+        self.inner.forget_all()
+
+    async def close(self) -> None:
+        await self.inner.close()
 
 
 class RedisCache:

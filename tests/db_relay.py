@@ -20,6 +20,8 @@ class Relay:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._transports: set[asyncio.BaseTransport] = set()
+        #: drop every byte while True, connections left open: a network partition
+        self.blackhole = False
 
     def dsn(self, database_url: str) -> str:
         """``database_url`` with its host and port replaced by the relay's."""
@@ -59,16 +61,16 @@ class Relay:
         pair = (writer.transport, up_writer.transport)
         self._transports.update(pair)
         try:
-            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
         finally:
             for transport in pair:
                 transport.abort()
                 self._transports.discard(transport)
 
-
-async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(ConnectionError, OSError):
-        while data := await source.read(65536):
-            sink.write(data)
-            await sink.drain()
-    sink.transport.abort()
+    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            while data := await source.read(65536):
+                if not self.blackhole:
+                    sink.write(data)
+                    await sink.drain()
+        sink.transport.abort()
