@@ -47,14 +47,36 @@ def jwt_key(settings: Settings) -> str:
     return settings.jwt_secret.reveal() or "footfall-development-only-secret-key-do-not-use"
 
 
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _host_name(host: str) -> str:
+    """``Host`` without its port (``[::1]:3002`` → ``::1``), lower case."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
 def local_admin_token(settings: Settings, conn: HTTPConnection) -> str | None:
     """A 24-hour admin token for the pages' prefilled credentials (GraphiQL, the
-    dashboard): in development only, and only to a browser on this machine — a request
-    from a loopback address that no proxy forwarded. A development server listening on
-    all interfaces (``HOST=0.0.0.0``) would otherwise hand admin rights to its network."""
+    dashboard): in development only, and only to a browser on this machine opening the
+    page itself — a request from a loopback address that no proxy forwarded, for host
+    ``localhost``/``127.0.0.1``/``[::1]``, not sent by another site's script (``Origin``,
+    ``Sec-Fetch-Site``). Else a development server on all interfaces (``HOST=0.0.0.0``)
+    would hand admin rights to its network, and any site the developer visits could
+    read them through CORS or DNS rebinding."""
     if settings.environment != "development" or conn.client is None:
         return None
     if "x-forwarded-for" in conn.headers or "forwarded" in conn.headers:
+        return None
+    # a page of another site reading ours (CORS allows any origin): fetch() sends Origin
+    # and Sec-Fetch-Site; a DNS-rebinding page arrives under its own host name
+    if "origin" in conn.headers or conn.headers.get("sec-fetch-site", "none") not in (
+        "none", "same-origin",
+    ):
+        return None
+    if _host_name(conn.headers.get("host", "")) not in _LOCAL_HOSTS:
         return None
     try:
         loopback = ipaddress.ip_address(conn.client.host).is_loopback

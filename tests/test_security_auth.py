@@ -158,6 +158,10 @@ async def test_invalid_credentials_are_401(client: httpx.AsyncClient, settings: 
         ("::1", {}, True),
         ("192.0.2.50", {}, False),  # another machine, HOST=0.0.0.0
         ("127.0.0.1", {"X-Forwarded-For": "192.0.2.50"}, False),  # through a local proxy
+        ("127.0.0.1", {"Host": "localhost:3002", "Sec-Fetch-Site": "none"}, True),  # typed in
+        ("127.0.0.1", {"Origin": "https://evil.example"}, False),  # another site's fetch()
+        ("127.0.0.1", {"Sec-Fetch-Site": "cross-site"}, False),
+        ("127.0.0.1", {"Host": "rebound.evil.example"}, False),  # DNS rebinding
     ],
 )
 async def test_pages_prefill_an_admin_token_only_for_this_machine(
@@ -165,6 +169,7 @@ async def test_pages_prefill_an_admin_token_only_for_this_machine(
 ) -> None:
     async with other_app(settings, client_ip, environment="development") as (c, _):
         for path in ("/", "/graphql"):
-            page = await c.get(path, headers={"Accept": "text/html", **headers})
+            page = await c.get(path, headers={"Accept": "text/html", "Host": "127.0.0.1:3002",
+                                              **headers})  # fmt: skip
             assert page.status_code == 200, (path, page.status_code)
             assert ("eyJ" in page.text) is prefilled, (path, client_ip, headers)
