@@ -31,7 +31,7 @@ from db.queries.retention import delete_older_than
 from resolvers.access import Principal
 from resolvers.errors import Forbidden, NotFound, UserError
 from resolvers.runtime import Runtime
-from resolvers.session_state import forget_visitor
+from resolvers.session_state import forget_visitor, forget_websites
 
 MAX_ACCOUNT_EXPORT_EVENTS = 10_000
 MAX_ID = 255
@@ -96,6 +96,7 @@ async def delete_account(rt: Runtime, who: Principal, user_id: str) -> dict[str,
     sites = await account_websites(rt, who, user_id)
     counts = await privacy_sql.delete_website_data(rt.pools.write, sites, who.subject,
                                                    "delete_account_data")  # fmt: skip
+    await forget_websites(rt, sites)
     await _invalidate(rt, sites)
     return counts
 
@@ -105,6 +106,7 @@ async def delete_website_data(rt: Runtime, who: Principal, website_id: str) -> d
     site = who.require("admin", await rt.websites.get(website_id), website_id)
     counts = await privacy_sql.delete_website_data(rt.pools.write, [site.id], who.subject,
                                                    "delete_website_data")  # fmt: skip
+    await forget_websites(rt, [site.id])
     await _invalidate(rt, [site.id])
     return counts
 
@@ -113,6 +115,7 @@ async def anonymize_account(rt: Runtime, who: Principal, user_id: str) -> dict[s
     """Anonymise the account's websites (see module docstring); rows changed."""
     sites = await account_websites(rt, who, user_id)
     counts = await privacy_sql.anonymize(rt.pools.write, sites, who.subject)
+    await forget_websites(rt, sites)
     await _invalidate(rt, sites)
     return counts
 

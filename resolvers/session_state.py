@@ -6,7 +6,7 @@ one. ``resolvers.tracking`` reads the latest session from the ``sessions`` table
 in queue mode lags behind what was accepted (events wait in the ingest streams for a
 writer, and for the whole of a database outage). So in queue mode every accepted
 request also records, per visitor, the session of its latest event and that event's
-time: ``<namespace>:last:<digest of website and visitor>`` = ``"<µs since epoch>
+time: ``<namespace>:last:<website id>:<digest of visitor>`` = ``"<µs since epoch>
 <session id>"``, replaced only by a later event (one Lua script per request, atomic
 across processes) and kept ``STATE_TTL`` seconds after the visitor's last request.
 
@@ -64,8 +64,11 @@ def _us(ts: datetime) -> int:
 
 
 def _key(namespace: str, website_id: str, visitor_id: str) -> str:
-    digest = hashlib.blake2b(f"{website_id}\x1f{visitor_id}".encode(), digest_size=16)
-    return f"{namespace}:last:{digest.hexdigest()}"
+    """``<namespace>:last:<website id>:<digest of the visitor id>`` (website ids are
+    1–64 of ``A-Za-z0-9_.:-``: no glob characters, so a website's records can be
+    matched by prefix)."""
+    digest = hashlib.blake2b(visitor_id.encode(), digest_size=16)
+    return f"{namespace}:last:{website_id}:{digest.hexdigest()}"
 
 
 def _parse(value: bytes | str) -> tuple[str, datetime]:
@@ -149,6 +152,27 @@ async def remember_sessions(rt: Runtime, website_id: str, events: Iterable[Clean
             keys = [_key(fb.namespace, website_id, v) for v, _ in part]
             await script(keys=keys, args=args)
         fb.redis_answered()
+    except Exception as exc:  # redis errors, OSError, timeouts (not cancellation)
+        fb.redis_failed("session records", exc)
+
+
+async def forget_websites(rt: Runtime, website_ids: Iterable[str]) -> None:
+    """After a website's data (or an account's) was deleted or anonymised: drop every
+    record of those websites (a scan by key prefix). Never raises."""
+    fb = fallback_of(rt)
+    if not rt.queued or fb.redis is None:
+        return
+    try:
+        for website_id in website_ids:
+            batch: list[Any] = []
+            async for key in fb.redis.scan_iter(match=f"{fb.namespace}:last:{website_id}:*",
+                                                count=1000):  # fmt: skip
+                batch.append(key)
+                if len(batch) >= SCRIPT_BATCH:
+                    await fb.redis.delete(*batch)
+                    batch = []
+            if batch:
+                await fb.redis.delete(*batch)
     except Exception as exc:  # redis errors, OSError, timeouts (not cancellation)
         fb.redis_failed("session records", exc)
 

@@ -250,6 +250,12 @@ async def test_copies_and_records_follow_changes_to_websites_and_visitors(
         assert res["data"]["deleteVisitorData"]["userErrors"] == []
         await asyncio.sleep(CLAIM_TTL * 2)
         assert await track.session(site, 1, "e1") != first  # the erased session is over
+        second = await track.session(site, 1, "e2")
+        # erasing the website's data (REST privacy route) drops all its records
+        r = await api.delete(f"/api/v1/privacy/delete/website/{site}", headers=admin_headers)
+        assert r.status_code == 200, r.text
+        await asyncio.sleep(CLAIM_TTL * 2)
+        assert await track.session(site, 0, "e2") != second
 
         res = await gql(api, """mutation($i: DeleteWebsiteInput!) { deleteWebsite(input: $i)
                                   { userErrors { message } } }""",
