@@ -4,23 +4,25 @@ With ``settings.redis_url``: a ``RedisCache`` and a Redis-backed ``PubSub`` (eac
 its own ``BlockingConnectionPool``; the cache's has short socket timeouts so that an
 outage costs milliseconds, the listener's none). Without: in-process versions (with
 ``WORKER_COUNT`` > 1 no stats cache at all), and other processes' commits (``footfall
-import`` beside a server) arrive as PostgreSQL notices (``db/notices.py``). The whole-response cache serves only while commit notices
-can arrive (``PubSub.reliable``) and is emptied when they can again. Every commit of the writer bumps the cache generation of its websites
-(so imports into the past invalidate cached answers) and notifies realtime
-subscribers.
+import`` beside a server) arrive as PostgreSQL notices (``db/notices.py``). Caches
+serve only while other processes' commit notices can arrive (``PubSub.reliable``, the
+PostgreSQL listener's ``reliable``) and are emptied when they can again. Every commit
+of the writer bumps the cache generation of its websites (so imports into the past
+invalidate cached answers) and notifies realtime subscribers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from db.notices import Listener, notify
 from graph.settings import Settings
-from resolvers.cache import GatedCache, MemoryCache, RedisCache
+from resolvers.cache import MemoryCache, RedisCache
 from resolvers.realtime import PubSub, forget_realtime
 from resolvers.runtime import Runtime
 
@@ -60,9 +62,12 @@ async def start_stats(app: Any, rt: Runtime) -> None:
     background: set[asyncio.Task[None]] = set()
 
     def notices_restored() -> None:
+        """Other processes' notices may have been missed: drop what they would have."""
         responses.bump()
         forget_realtime(rt)
-        if isinstance(rt.cache, RedisCache):
+        if isinstance(rt.cache, MemoryCache):
+            rt.cache.drop(None)
+        elif isinstance(rt.cache, RedisCache):  # shared: send what this process missed
             task = asyncio.get_running_loop().create_task(rt.cache.redis_back())
             background.add(task)
             task.add_done_callback(background.discard)
@@ -78,7 +83,7 @@ async def start_stats(app: Any, rt: Runtime) -> None:
     await rt.pubsub.start()
 
     if not settings.redis_url:
-        await _listen_in_postgres(app, rt)
+        await _listen_in_postgres(app, rt, notices_restored)
 
     async def on_commit(websites: list[str], inserted: int) -> None:
         if not inserted or not websites:
@@ -94,43 +99,34 @@ async def start_stats(app: Any, rt: Runtime) -> None:
     rt.writer.commit_hooks.append(on_commit)
 
 
-async def _listen_in_postgres(app: Any, rt: Runtime) -> None:
+async def _listen_in_postgres(app: Any, rt: Runtime, restored: Callable[[], None]) -> None:
     """Without Redis: hear other processes' commits through PostgreSQL (``db/notices.py``)
-    and drop what they change from this process's caches."""
+    and drop what they change from this process's caches (``restored`` after the
+    listener was deaf)."""
     settings: Settings = app.state.settings
     dsn: str | None = getattr(app.state, "database_url", None) or settings.database_url
     assert dsn is not None  # the lifespan set it (embedded) or settings have it
-    responses = app.state.responses
-    pending: set[asyncio.Task[None]] = set()
 
     def changed(origin: str, sites: list[str] | None) -> None:
         if origin == rt.pubsub.origin:
             return
-        responses.bump()
         if sites is None:
             restored()
             return
+        app.state.responses.bump()
         forget_realtime(rt, sites)
         rt.pubsub.deliver(sites)
-        if rt.cache is not None:
-            task = asyncio.get_running_loop().create_task(rt.cache.invalidate_many(sites))
-            pending.add(task)
-            task.add_done_callback(pending.discard)
-
-    def restored() -> None:
-        responses.bump()
-        forget_realtime(rt)
-        if isinstance(rt.cache, GatedCache):
-            rt.cache.forget_all()
+        if isinstance(rt.cache, MemoryCache):
+            rt.cache.drop(sites)
 
     listener = Listener(dsn, changed, restored)
     await listener.start()
     rt.extras["commit_listener"] = listener
-    # while it does not listen, another process's commits would go unheard: whole
-    # responses are not served, and stats are computed (the cache is set aside)
-    responses.gate = lambda: listener.reliable
-    if rt.cache is not None:
-        rt.cache = GatedCache(rt.cache, lambda: listener.reliable)
+    # while it does not listen, another process's commits would go unheard: neither
+    # whole responses nor stats are served from cache
+    app.state.responses.gate = lambda: listener.reliable
+    if isinstance(rt.cache, MemoryCache):
+        rt.cache.gate = lambda: listener.reliable
 
 
 async def stop_stats(app: Any, rt: Runtime) -> None:

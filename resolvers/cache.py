@@ -43,17 +43,26 @@ class StatsCache(Protocol):
 
 
 class MemoryCache:
-    """One process: an LRU of at most ``max_entries`` with per-entry expiry."""
+    """One process: an LRU of at most ``max_entries`` with per-entry expiry. With
+    ``gate`` set and false (other processes' commit notices cannot arrive:
+    ``db.notices.Listener.reliable``), nothing is served or stored; invalidations always
+    go through."""
 
     def __init__(self, max_entries: int = 10_000) -> None:
         self.max_entries = max_entries
+        self.gate: Callable[[], bool] | None = None
         self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
         self._generations: dict[str, int] = {}
+
+    def _closed(self) -> bool:
+        return self.gate is not None and not self.gate()
 
     def _key(self, key: CacheKey) -> str:
         return f"{key[0]}:{self._generations.get(key[0], 0)}:{key[1]}"
 
     async def lookup(self, keys: Sequence[CacheKey]) -> list[tuple[str | None, bytes | None]]:
+        if self._closed():
+            return [(None, None)] * len(keys)
         now = time.monotonic()
         out: list[tuple[str | None, bytes | None]] = []
         for key in keys:
@@ -67,6 +76,8 @@ class MemoryCache:
         return out
 
     async def store(self, entries: Sequence[tuple[str, bytes, int]]) -> None:
+        if self._closed():
+            return
         now = time.monotonic()
         for stored, value, ttl in entries:
             self._entries[stored] = (now + ttl, value)
@@ -74,50 +85,23 @@ class MemoryCache:
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
 
-    async def invalidate(self, website_id: str) -> None:
-        self._generations[website_id] = self._generations.get(website_id, 0) + 1
-
-    async def invalidate_many(self, website_ids: Iterable[str]) -> None:
+    def drop(self, website_ids: Iterable[str] | None) -> None:
+        """Invalidate these websites' entries, or every entry (``None``: commit notices
+        of other processes may have been missed)."""
+        if website_ids is None:
+            self._entries.clear()
+            return
         for website_id in website_ids:
-            await self.invalidate(website_id)
-
-    def forget_all(self) -> None:
-        """Drop every entry (commit notices of other processes may have been missed)."""
-        self._entries.clear()
-
-    async def close(self) -> None:
-        self._entries.clear()
-
-
-class GatedCache:
-    """A ``MemoryCache`` that answers and stores only while ``open()`` says other
-    processes' commit notices arrive (``db.notices.Listener.reliable``); invalidations
-    always go through."""
-
-    def __init__(self, inner: MemoryCache, open_: Callable[[], bool]) -> None:
-        self.inner = inner
-        self._open = open_
-
-    async def lookup(self, keys: Sequence[CacheKey]) -> list[tuple[str | None, bytes | None]]:
-        if not self._open():
-            return [(None, None)] * len(keys)
-        return await self.inner.lookup(keys)
-
-    async def store(self, entries: Sequence[tuple[str, bytes, int]]) -> None:
-        if self._open():
-            await self.inner.store(entries)
+            self._generations[website_id] = self._generations.get(website_id, 0) + 1
 
     async def invalidate(self, website_id: str) -> None:
-        await self.inner.invalidate(website_id)
+        self.drop([website_id])
 
     async def invalidate_many(self, website_ids: Iterable[str]) -> None:
-        await self.inner.invalidate_many(website_ids)
-
-    def forget_all(self) -> None:
-        self.inner.forget_all()
+        self.drop(website_ids)
 
     async def close(self) -> None:
-        await self.inner.close()
+        self._entries.clear()
 
 
 class RedisCache:

@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from db import notices
-from resolvers.cache import GatedCache, MemoryCache
+from resolvers.cache import MemoryCache
 from tests.db_relay import Relay
 
 
@@ -65,7 +65,8 @@ async def test_a_partition_makes_the_listener_unreliable_until_it_listens_again(
     restored: list[bool] = []
     listener = notices.Listener(relay.dsn(database_url), lambda o, w: None,
                                 lambda: restored.append(True))  # fmt: skip
-    cache = GatedCache(MemoryCache(), lambda: listener.reliable)
+    cache = MemoryCache()
+    cache.gate = lambda: listener.reliable
     try:
         await listener.start()
         assert listener.reliable
