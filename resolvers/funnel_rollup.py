@@ -39,9 +39,9 @@ STARTUP_DELAY = 10.0
 PASS_BUDGET = 20.0
 #: Steps per funnel per pass (a reset, then chunks).
 MAX_STEPS = 1000
-#: Chunks of one funnel sealed in one pass after which its rows are analysed: a funnel
+#: Chunks of one funnel sealed in one pass after which the table is analysed: a funnel
 #: built after the table's last ANALYZE is missing from its statistics (estimated at a
-#: row or so), which the reports' plans depend on.
+#: row or so), which the reports' plans depend on (the sealer's own do not).
 BUILD_CHUNKS = 3
 
 
@@ -52,38 +52,55 @@ async def seal_all(
     budget: float = PASS_BUDGET,
 ) -> bool:
     """One pass over every funnel; ``True`` when work is left (``budget`` seconds spent,
-    or writers changed a chunk while it was computed)."""
+    or writers changed a chunk while it was computed). After it, the stored attempts'
+    statistics are refreshed (``_refresh_statistics``)."""
     now = now or datetime.now(UTC)
     wanted_start, target = now - timedelta(days=retention_days), now - SETTLE
     deadline = time.monotonic() + budget
     more = False
     lag = 0.0
-    for row in await list_all(pool):
-        spec = spec_of(row)
-        result = "busy"
-        chunks = 0
-        for _ in range(MAX_STEPS):
-            if time.monotonic() > deadline:
-                return True
-            try:
-                result = await seal_step(pool, spec, wanted_start, target)
-                if result == "sealed":  # the next chunk is planned with current statistics
+    sealed = built = 0  # chunks stored; funnels whose build of BUILD_CHUNKS+ chunks ended
+    try:
+        for row in await list_all(pool):
+            spec = spec_of(row)
+            result = "busy"
+            chunks = 0
+            for _ in range(MAX_STEPS):
+                if time.monotonic() > deadline:
+                    return True
+                try:
+                    result = await seal_step(pool, spec, wanted_start, target)
+                except Exception:  # one funnel's failure must not stop the others
+                    log.exception("funnel rollup of %s failed", spec.funnel_id)
+                    result = "busy"
+                if result in ("sealed", "conflict", "reset"):
+                    FUNNEL_ROLLUP_STEPS.labels(result).inc()
+                if result == "sealed":
                     chunks += 1
-                    await analyze_if_stale(pool, "funnel_attempts")
-                elif result == "done" and chunks >= BUILD_CHUNKS:
-                    await analyze(pool, "funnel_attempts")
-            except Exception:  # one funnel's failure must not stop the others
-                log.exception("funnel rollup of %s failed", spec.funnel_id)
-                result = "busy"
-            if result in ("sealed", "conflict", "reset"):
-                FUNNEL_ROLLUP_STEPS.labels(result).inc()
-            if result in ("done", "busy", "conflict"):
-                break
-        more = more or result == "conflict"
-        if result != "done" and (st := await state(pool, spec.funnel_id)) is not None:
-            lag = max(lag, (target - st.sealed_until).total_seconds())
-    FUNNEL_ROLLUP_LAG.set(lag)
-    return more
+                if result in ("done", "busy", "conflict"):
+                    break
+            sealed += chunks
+            if result == "done" and chunks >= BUILD_CHUNKS:
+                built += 1
+            more = more or result == "conflict"
+            if result != "done" and (st := await state(pool, spec.funnel_id)) is not None:
+                lag = max(lag, (target - st.sealed_until).total_seconds())
+        FUNNEL_ROLLUP_LAG.set(lag)
+        return more
+    finally:
+        await _refresh_statistics(pool, sealed, built)
+
+
+async def _refresh_statistics(pool: asyncpg.Pool, sealed: int, built: int) -> None:
+    """Reports plan from ``funnel_attempts``' statistics (autovacuum may be off or
+    behind): analysed after a pass that built a funnel, else when enough changed."""
+    try:
+        if built:
+            await analyze(pool, "funnel_attempts")
+        elif sealed:
+            await analyze_if_stale(pool, "funnel_attempts")
+    except Exception:  # statistics are an optimisation: never fail the pass for them
+        log.exception("analysing funnel_attempts failed")
 
 
 async def funnel_rollup_loop(rt: Runtime, interval: float = INTERVAL) -> None:

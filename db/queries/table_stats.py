@@ -7,7 +7,7 @@ analysed is planned as a few pages, and a funnel added since the last ANALYZE as
 or so: plans built on that (nested loops over what is in fact large) can take minutes
 where seconds do. ``analyze_if_stale`` analyses a table once enough of it changed, by
 autovacuum's rule at a coarser scale (few ANALYZEs during a fill, each reading a
-30k-row sample); ``analyze`` does it at once (the sealer, after building a funnel).
+30k-row sample); ``analyze`` does it at once (after the sealer built a funnel).
 """
 
 from __future__ import annotations
@@ -23,28 +23,29 @@ FRACTION = 0.5
 TABLES = frozenset({"events", "sessions", "funnel_attempts"})
 
 
+def _ours(table: str) -> str:
+    if table not in TABLES:
+        raise ValueError(f"not a table of ours to analyse: {table}")
+    return table
+
+
 async def analyze_if_stale(pool: asyncpg.Pool | asyncpg.Connection, table: str) -> bool:
     """``ANALYZE table`` when it was never analysed and has rows, or when more than
     ``BASE + FRACTION × reltuples`` rows changed since; ``True`` when it did."""
-    if table not in TABLES:
-        raise ValueError(f"not a table of ours to analyse: {table}")
     row = await pool.fetchrow(
         """SELECT c.reltuples, s.n_mod_since_analyze AS changed
            FROM pg_class c JOIN pg_stat_user_tables s ON s.relid = c.oid
            WHERE c.oid = $1::regclass""",
-        table,
+        _ours(table),
     )
     if row is None or row["changed"] <= 0:
         return False
-    rows = max(float(row["reltuples"]), 0.0)
-    if row["reltuples"] >= 0 and row["changed"] <= BASE + FRACTION * rows:
-        return False
+    if row["reltuples"] >= 0 and row["changed"] <= BASE + FRACTION * row["reltuples"]:
+        return False  # analysed (reltuples -1: never) and not enough changed since
     await analyze(pool, table)
     return True
 
 
 async def analyze(pool: asyncpg.Pool | asyncpg.Connection, table: str) -> None:
     """``ANALYZE table`` now (one of ``TABLES``)."""
-    if table not in TABLES:
-        raise ValueError(f"not a table of ours to analyse: {table}")
-    await pool.execute(f"ANALYZE {table}")
+    await pool.execute(f"ANALYZE {_ours(table)}")
