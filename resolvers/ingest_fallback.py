@@ -43,8 +43,8 @@ EXTRAS_KEY = "ingest_fallback"
 OUTAGE_RETRY = 1.0  # seconds the ingest path skips PostgreSQL after it was unreachable
 COPY_TTL = 7 * 24 * 3600  # seconds a website's Redis copy outlives its last refresh
 _TOMBSTONE = b"-"  # the copy of a deleted website
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
 # KEYS[1]: the copy; ARGV: mode ('changed' | 'read'), version (updated_at, µs), value, ttl.
 # Copies are "<version> <json>"; a read's row never replaces a newer copy or a tombstone.
 _SAVE_COPY = """
@@ -57,6 +57,12 @@ end
 redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
 return 1
 """
+
+
+def micros(ts: datetime) -> int:
+    """Whole microseconds since the epoch (exact; < 2^53 until year 2255): how the Redis
+    copies and session records store times."""
+    return (ts - EPOCH) // MICROSECOND
 
 
 class IngestFallback:
@@ -123,7 +129,7 @@ class IngestFallback:
         value = _TOMBSTONE
         version = 0
         if row is not None:
-            version = (row.updated_at - _EPOCH) // _US
+            version = micros(row.updated_at)
             value = f"{version} ".encode() + orjson.dumps(row)
         try:
             await self.script(_SAVE_COPY)(
@@ -189,15 +195,3 @@ async def website_for_ingest(rt: Runtime, website_id: str) -> WebsiteRow | None:
     if row is None:
         raise DatabaseUnavailable(f"database unavailable and website {website_id!r} unknown")
     return row
-
-
-async def website_changed(rt: Runtime, website_id: str, row: WebsiteRow | None) -> None:
-    """After a website was created or changed (``row``: as stored now) or deleted
-    (None): drop this process's row, tell the other processes to drop theirs (else they
-    would serve it for up to ``WEBSITE_TTL``: its name, who may read it) and store (or
-    drop) the Redis copy."""
-    rt.websites.forget(website_id)
-    if rt.pubsub is not None:
-        await rt.pubsub.publish_changed([website_id])
-    if rt.queued and valid_website_id(website_id):
-        await fallback_of(rt).save_copy(website_id, row, changed=True)

@@ -24,20 +24,18 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from db.errors import DatabaseUnavailable
 from db.queries import identity as identity_sql
 from db.queries.dimensions import IGNORED_EVENT_TYPES
 from resolvers.event_input import CleanEvent
-from resolvers.ingest_fallback import IngestFallback, fallback_of
+from resolvers.ingest_fallback import EPOCH, MICROSECOND, IngestFallback, fallback_of, micros
 from resolvers.runtime import Runtime
 
 STATE_TTL = 3600  # seconds a visitor's record outlives its last request (≥ the 30 min gap)
 SCRIPT_BATCH = 500  # visitors per script call / MGET
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
 Latest = dict[str, tuple[str, datetime]]  # visitor id → (session id, last event time)
 
 # KEYS: record keys; ARGV: ttl ms, then per key: event µs, session id. A record is
@@ -58,11 +56,6 @@ return #KEYS
 """
 
 
-def _us(ts: datetime) -> int:
-    """Whole microseconds since the epoch (exact; < 2^53 until year 2255)."""
-    return (ts - _EPOCH) // _US
-
-
 def _key(namespace: str, website_id: str, visitor_id: str) -> str:
     """``<namespace>:last:<website id>:<digest of the visitor id>`` (website ids are
     1–64 of ``A-Za-z0-9_.:-``: no glob characters, so a website's records can be
@@ -74,7 +67,7 @@ def _key(namespace: str, website_id: str, visitor_id: str) -> str:
 def _parse(value: bytes | str) -> tuple[str, datetime]:
     text = value.decode() if isinstance(value, bytes) else value
     us, _, session_id = text.partition(" ")
-    return session_id, _EPOCH + int(us) * _US
+    return session_id, EPOCH + int(us) * MICROSECOND
 
 
 async def read_records(fb: IngestFallback, website_id: str, visitor_ids: Sequence[str]) -> Latest:
@@ -148,7 +141,7 @@ async def remember_sessions(rt: Runtime, website_id: str, events: Iterable[Clean
             part = latest[start : start + SCRIPT_BATCH]
             args: list[Any] = [STATE_TTL * 1000]
             for _, (session_id, ts) in part:
-                args += [_us(ts), session_id]
+                args += [micros(ts), session_id]
             keys = [_key(fb.namespace, website_id, v) for v, _ in part]
             await script(keys=keys, args=args)
         fb.redis_answered()
