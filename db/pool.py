@@ -27,9 +27,10 @@ def _jsonb_decode(data: bytes) -> object:
 #: work_mem (PostgreSQL 15's default is 2 ×): the PAGE breakdown hashes ~1M (visitor,
 #: page) pairs per million events (~150 MB), which spilled in 5 batches at 128 MB
 #: (bench.stats_scan, 10m: scan 2 2.3 → 2.0 s, scan 1 4.0 → 3.6 s); at most 256 MB per
-#: hash node. ``plan_cache_mode``: asyncpg prepares every statement; after 5 runs PostgreSQL may switch to a generic plan, blind to the website
-#: and range parameters, whose row estimates (~1 % of the real ones) pick sorts and
-#: nested loops for the stats scan — planning costs a few ms, a bad plan seconds.
+#: hash node. ``plan_cache_mode``: asyncpg prepares every statement; after 5 runs
+#: PostgreSQL may switch to a generic plan, blind to the website and range parameters,
+#: whose row estimates (~1 % of the real ones) pick sorts and nested loops for the stats
+#: scan — planning costs a few ms, a bad plan seconds.
 SESSION_SETTINGS = {
     "jit": "off", "work_mem": "64MB", "hash_mem_multiplier": "4",
     "plan_cache_mode": "force_custom_plan",

@@ -50,15 +50,9 @@ Environment = Literal["development", "production", "test"]
 TimescaleMode = Literal["auto", "on", "off"]
 IngestQueue = Literal["direct", "redis"]
 
-_PLACEHOLDER_SECRETS = {"your-secret-key", "changeme", "secret", "change-me"}
-#: Words of the placeholders shipped in examples (.env.example): a secret containing one
-#: is the example's, publicly known.
+#: Words of the placeholders shipped in examples (.env.example, "your-secret-key"): a
+#: secret containing one is the example's, publicly known; "secret" alone is one too.
 _PLACEHOLDER_WORDS = ("change-me", "changeme", "change_me", "your-secret", "replace-me")
-
-
-def _placeholder(secret: str) -> bool:
-    lowered = secret.lower()
-    return lowered in _PLACEHOLDER_SECRETS or any(w in lowered for w in _PLACEHOLDER_WORDS)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
@@ -106,6 +100,11 @@ def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | N
     if not raw.startswith(tuple(s + "://" for s in schemes)):
         raise SettingsError(f"{name}: expected a URL starting with {' or '.join(schemes)}://")
     return raw
+
+
+def _placeholder(secret: str) -> bool:
+    lowered = secret.lower()
+    return lowered == "secret" or any(word in lowered for word in _PLACEHOLDER_WORDS)
 
 
 def _directory(env: Mapping[str, str], name: str) -> Path | None:
