@@ -170,3 +170,25 @@ async def test_dashboard_call_sequence(
         assert (await client.get(url, headers=KEY)).status_code == 200
     detailed = (await client.get(f"/api/v1/funnels/{fid}/analytics/detailed", headers=KEY)).json()
     check_shape(detailed, DETAILED)
+
+
+async def test_admin_funnels_far_pages(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], settings: Settings
+) -> None:
+    """Any page the old service parsed answers 200 (a page past the end is empty, not a
+    500 from an offset PostgreSQL cannot hold); a page Go's ``strconv.Atoi`` cannot
+    parse (over 64 bits) is the default page 1."""
+    site = await make_website(client, admin_headers)
+    r = await client.post("/api/v1/funnels/", headers=KEY, json={
+        "name": "F", "website_id": site, "steps": STEPS})  # fmt: skip
+    fid = r.json()["data"]["id"]
+    mine = {"Authorization": f"Bearer {token(settings, [site], 'read')}"}
+    far = 999_999_999_999_999_999
+    r = await client.get("/api/v1/admin/funnels", params={"page": far}, headers=mine)
+    assert (r.status_code, r.json()) == (200, {"funnels": [], "pagination": {
+        "current_page": far, "total_pages": 1, "total_funnels": 1, "has_next_page": False,
+        "has_prev_page": True}})  # fmt: skip
+    r = await client.get("/api/v1/admin/funnels", params={"page": "9" * 20}, headers=mine)
+    assert r.status_code == 200
+    assert [f["id"] for f in r.json()["funnels"]] == [fid]
+    assert r.json()["pagination"]["current_page"] == 1

@@ -74,7 +74,8 @@ async def funnel_list(request: Request, rt: Runtime, who: Principal) -> Response
     limit = positive_int(request, "limit", 20, MAX_PAGE_SIZE)
     ids = await _owned(rt, who)
     total, _ = await compat_sql.funnel_counts(rt.pools.read, ids)
-    rows = await compat_sql.funnel_page(rt.pools.read, ids, limit, (page - 1) * limit)
+    offset = (page - 1) * limit  # a page past the end is empty (and may not fit a bigint)
+    rows = await compat_sql.funnel_page(rt.pools.read, ids, limit, offset) if offset < total else []
     pages = math.ceil(total / limit)
     return JSONResponse({"funnels": [funnel_json(r) for r in rows], "pagination": {
         "current_page": page, "total_pages": pages, "total_funnels": total,

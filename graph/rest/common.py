@@ -41,6 +41,7 @@ from resolvers.websites import get_visible
 
 log = logging.getLogger("footfall.rest")
 MAX_LIMIT = 1000
+GO_INT_MAX = 2**63 - 1  # strconv.Atoi on a 64-bit platform fails above this
 Handler = Callable[[Request, Runtime, Principal], Awaitable[Response]]
 
 #: Dashboard filters of the old frontend (``AnalyticsFilters``) → metrics.md dimensions.
@@ -149,11 +150,12 @@ def query(request: Request, name: str) -> str:
 
 
 def positive_int(request: Request, name: str, default: int, cap: int | None = None) -> int:
-    """The old parsing (Go's ``strconv.Atoi``, sign allowed): a positive integer, else
-    ``default``; then at most ``cap``."""
+    """The old parsing (Go's ``strconv.Atoi``, sign allowed): a positive integer that
+    fits Go's ``int``, else ``default``; then at most ``cap``."""
     raw = query(request, name).strip()
     digits = raw.removeprefix("+")
-    value = int(digits) if digits.isascii() and digits.isdigit() and int(digits) > 0 else default
+    parsed = int(digits) if digits.isascii() and digits.isdigit() else 0
+    value = parsed if 0 < parsed <= GO_INT_MAX else default
     return min(value, cap) if cap is not None else value
 
 
