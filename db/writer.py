@@ -50,6 +50,21 @@ _FIRST_SET = ",\n".join(
     f"{c} = CASE WHEN newer THEN t.{c} ELSE EXCLUDED.{c} END" for c in (*_FIRST, "visitor_id")
 )
 
+# Entry/exit page views ordered by (ts, id) across batches as within one: a tie in time
+# goes to the smaller (entry) or larger (exit) id, whichever arrived first. A row stored
+# before migration 012 (NULL id) keeps its page on a tie.
+_NEWER_ENTRY = ("t.entry_ts IS NULL OR (EXCLUDED.entry_ts, EXCLUDED.entry_id)"
+                " < (t.entry_ts, t.entry_id)")  # fmt: skip
+_NEWER_EXIT = "t.exit_ts IS NULL OR (EXCLUDED.exit_ts, EXCLUDED.exit_id) > (t.exit_ts, t.exit_id)"
+_ENTRY_SET = ",\n".join(
+    f"{c} = CASE WHEN {_NEWER_ENTRY} THEN EXCLUDED.{c} ELSE t.{c} END"
+    for c in ("entry_ts", "entry_page", "entry_id")
+)
+_EXIT_SET = ",\n".join(
+    f"{c} = CASE WHEN {_NEWER_EXIT} THEN EXCLUDED.{c} ELSE t.{c} END"
+    for c in ("exit_ts", "exit_page", "exit_id")
+)
+
 CREATE_STAGING = (
     "CREATE TEMP TABLE IF NOT EXISTS ingest_events (LIKE events INCLUDING DEFAULTS)"
     " ON COMMIT DELETE ROWS"
@@ -78,9 +93,12 @@ WITH ins AS (
         max(ts) AS last_seen,
         min(ts) FILTER (WHERE event_type = 'pageview') AS entry_ts,
         (array_agg(page ORDER BY ts, id) FILTER (WHERE event_type = 'pageview'))[1] AS entry_page,
+        (array_agg(id ORDER BY ts, id) FILTER (WHERE event_type = 'pageview'))[1] AS entry_id,
         max(ts) FILTER (WHERE event_type = 'pageview') AS exit_ts,
         (array_agg(page ORDER BY ts DESC, id DESC)
             FILTER (WHERE event_type = 'pageview'))[1] AS exit_page,
+        (array_agg(id ORDER BY ts DESC, id DESC)
+            FILTER (WHERE event_type = 'pageview'))[1] AS exit_id,
         count(*) FILTER (WHERE event_type = 'pageview') AS pageviews,
         count(*) FILTER (WHERE event_type <> 'pageview') AS events,
         min(visitor_id) <> max(visitor_id) AS mixed_visitors,
@@ -89,24 +107,19 @@ WITH ins AS (
     GROUP BY website_id, session_id
 ), up AS (
     INSERT INTO sessions AS t (website_id, session_id, visitor_id, started_at, first_id,
-        last_seen, entry_ts, entry_page, exit_ts, exit_page, pageviews, events, mixed_visitors,
-        {", ".join(_FIRST)})
+        last_seen, entry_ts, entry_page, entry_id, exit_ts, exit_page, exit_id, pageviews, events,
+        mixed_visitors, {", ".join(_FIRST)})
     SELECT website_id, session_id, visitor_id, started_at, first_id, last_seen, entry_ts,
-        entry_page, exit_ts, exit_page, pageviews, events, mixed_visitors, {", ".join(_FIRST)}
+        entry_page, entry_id, exit_ts, exit_page, exit_id, pageviews, events, mixed_visitors,
+        {", ".join(_FIRST)}
     FROM s
     ON CONFLICT (website_id, session_id) DO UPDATE SET
         started_at = LEAST(t.started_at, EXCLUDED.started_at),
         first_id = CASE WHEN (t.started_at, t.first_id) <= (EXCLUDED.started_at, EXCLUDED.first_id)
                         THEN t.first_id ELSE EXCLUDED.first_id END,
         last_seen = GREATEST(t.last_seen, EXCLUDED.last_seen),
-        entry_ts = CASE WHEN t.entry_ts IS NULL OR EXCLUDED.entry_ts < t.entry_ts
-                        THEN EXCLUDED.entry_ts ELSE t.entry_ts END,
-        entry_page = CASE WHEN t.entry_ts IS NULL OR EXCLUDED.entry_ts < t.entry_ts
-                          THEN EXCLUDED.entry_page ELSE t.entry_page END,
-        exit_ts = CASE WHEN t.exit_ts IS NULL OR EXCLUDED.exit_ts > t.exit_ts
-                       THEN EXCLUDED.exit_ts ELSE t.exit_ts END,
-        exit_page = CASE WHEN t.exit_ts IS NULL OR EXCLUDED.exit_ts > t.exit_ts
-                         THEN EXCLUDED.exit_page ELSE t.exit_page END,
+        {_ENTRY_SET},
+        {_EXIT_SET},
         pageviews = t.pageviews + EXCLUDED.pageviews,
         events = t.events + EXCLUDED.events,
         mixed_visitors = t.mixed_visitors OR EXCLUDED.mixed_visitors

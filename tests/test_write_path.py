@@ -8,7 +8,10 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import httpx
 
-from tests.conftest import make_website
+from tests.conftest import gql, make_website
+
+IMPORT_ONE = """mutation($i: ImportEventsInput!) { importEvents(input: $i) {
+  accepted userErrors { field message } } }"""
 
 CHROME_WIN = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
@@ -128,6 +131,34 @@ async def test_out_of_order_arrival_keeps_earliest_entry_page(
     assert s["entry_page"] == "/first" and s["exit_page"] == "/second"
     assert s["referrer_host"] == "google.com"
     assert s["pageviews"] == 2
+
+
+async def test_entry_and_exit_page_ties_do_not_depend_on_arrival_order(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    """Two page views of a session at the same time: entry = the smaller event id, exit =
+    the larger (the order one batch gives), whichever request arrives first."""
+    site = await make_website(client, admin_headers)
+    at = "2026-09-14T10:00:00Z"
+    # per session (small id → /x, big id → /y); s1: the big id arrives first, s2: the small
+    sessions = {
+        "s1": ("00000000-0000-4000-8000-000000000001", "ffffffff-ffff-4fff-bfff-ffffffffff01"),
+        "s2": ("00000000-0000-4000-8000-000000000002", "ffffffff-ffff-4fff-bfff-ffffffffff02"),
+    }
+    for session, (small, big) in sessions.items():
+        views = [(small, "/x"), (big, "/y")]
+        for event_id, page in views[::-1] if session == "s1" else views:
+            event = {"id": event_id, "visitorId": session, "sessionId": session, "page": page,
+                     "timestamp": at}  # fmt: skip
+            res = await gql(client, IMPORT_ONE, {"i": {"websiteId": site, "events": [event]}},
+                            admin_headers)  # fmt: skip
+            assert res["data"]["importEvents"]["userErrors"] == [], res
+    query = """query($id: ID!) { website(id: $id) { stats(range: {from: "2026-09-14T00:00:00Z",
+      to: "2026-09-15T00:00:00Z"}) { entry: breakdown(dimension: ENTRY_PAGE) { rows { value visits } }
+      exit: breakdown(dimension: EXIT_PAGE) { rows { value visits } } } } }"""
+    stats = (await gql(client, query, {"id": site}, admin_headers))["data"]["website"]["stats"]
+    assert stats["entry"]["rows"] == [{"value": "/x", "visits": 2}]
+    assert stats["exit"]["rows"] == [{"value": "/y", "visits": 2}]
 
 
 async def test_resent_event_is_not_counted_twice(
