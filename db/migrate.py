@@ -27,6 +27,9 @@ import asyncpg
 _LOCK_KEY = 0x466F6F7466616C6C  # "Footfall"
 _LOCK_POLL = 0.1  # seconds between attempts to take the lock
 OUTSIDE_TRANSACTION = "-- footfall: outside-transaction"
+#: Seconds asyncpg waits for one migration statement (the pool's command timeout is
+#: meant for requests).
+MIGRATION_TIMEOUT = 24 * 3600.0
 _NAME = re.compile(r"^(\d{3})_[a-z0-9_]+(\.timescale|\.plain)?\.sql$")
 
 
@@ -95,13 +98,20 @@ def _only_comments(text: str) -> bool:
 
 
 async def _apply(conn: asyncpg.Connection, mig: Migration, timescale: bool) -> None:
+    """Run one migration with no statement timeout: the connection may be a request
+    pool's, and an index build or a backfill on a big database takes longer."""
     record = "INSERT INTO schema_migrations (name) VALUES ($1)"
     if OUTSIDE_TRANSACTION in mig.sql and not timescale:
-        for statement in statements(mig.sql):
-            await conn.execute(statement)
-        await conn.execute(record, mig.name)
+        await conn.execute("SET statement_timeout = 0")
+        try:
+            for statement in statements(mig.sql):
+                await conn.execute(statement, timeout=MIGRATION_TIMEOUT)
+            await conn.execute(record, mig.name)
+        finally:
+            await conn.execute("RESET statement_timeout")
         return
     sql = mig.sql.replace(" CONCURRENTLY", "") if OUTSIDE_TRANSACTION in mig.sql else mig.sql
     async with conn.transaction():
-        await conn.execute(sql)
+        await conn.execute("SET LOCAL statement_timeout = 0")
+        await conn.execute(sql, timeout=MIGRATION_TIMEOUT)
         await conn.execute(record, mig.name)

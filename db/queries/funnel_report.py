@@ -111,12 +111,14 @@ async def counts(
         sql = f"""{q.attempts()},
 per AS (SELECT subj, max(depth) AS depth, min(dur) AS dur FROM att GROUP BY subj)
 SELECT ARRAY[{reached}]::int[] AS reached, NULL::int[] AS firsts, NULL::int[] AS mixed,
-       {stats}
+       NULL::int[] AS cut, {stats}
 FROM per"""
     [row] = await _fetch(pool, q, sql, start, end)
     got: list[int] = list(row["reached"])
     if row["firsts"] is not None:
-        got = [a + b - c for a, b, c in zip(got, row["firsts"], row["mixed"], strict=True)]
+        cut = row["cut"] or [0] * n
+        parts = zip(got, row["firsts"], row["mixed"], cut, strict=True)
+        got = [a + b - c - d for a, b, c, d in parts]
     cumulative: list[int] = list(row["cum"])
     hist = [(edge, cumulative[i] - (cumulative[i - 1] if i else 0)) for i, edge in enumerate(edges)]
     return ReportCounts(got, row["mean"], row["median"], hist)
@@ -124,6 +126,50 @@ FROM per"""
 
 #: A stored attempt of a subject with no attempt computed from events (not in ``ls``).
 _ALONE = "NOT EXISTS (SELECT 1 FROM ls WHERE ls.subj = st.subj)"
+#: ``date_bin`` of a time to the start of its ``funnel_attempt_counts`` bucket (migration
+#: 013: 15 minutes from 2000-01-01 UTC).
+_BUCKET_OF = "date_bin('15 minutes', {}, '2000-01-01 00:00+00')"
+
+
+def _firsts(q: AttemptsSql, n: int) -> tuple[str, str, str]:
+    """SQL of ``firsts`` (see ``_counts_with_rollup``) as a CASE over two ways, and of
+    ``cut``, what the fast way must take off:
+
+    * fast, when no stored attempt has ``t1 >= lb`` (the range ends where they do; a
+      late event shrinks the sealed interval before the next pass deletes what it
+      unsealed) and ``$2`` starts a bucket: per step the sum of ``reached - closed``
+      over the buckets of ``[$2, lb)`` (migration 013), which counts every stored
+      attempt there;
+      ``cut`` = the same count over the stored attempts that ``st`` leaves out (touched
+      subjects' from ``touched_from``: a suffix of each one's attempts, so their first
+      in the range is one of them or none is);
+    * otherwise a filtered count over every stored attempt of the range (``st``).
+
+    Returns (fast condition CTE, firsts expression, cut expression)."""
+    firsts = ", ".join(
+        f"count(*) FILTER (WHERE depth >= {k} AND (p{k} IS NULL OR p{k} < $2::timestamptz))"
+        for k in range(1, n + 1)
+    )
+    fid, lb = f"{q.fid}::uuid", f"{q.lb}::timestamptz"
+    fast = f"""fast AS (
+  SELECT NOT EXISTS (SELECT 1 FROM funnel_attempts WHERE funnel_id = {fid} AND t1 >= {lb})
+     AND {_BUCKET_OF.format("$2::timestamptz")} = $2::timestamptz AS ok)"""
+    bucketed = f"""ARRAY(
+    SELECT coalesce(sum(c.reached - c.closed), 0)::int
+    FROM generate_series(1, {n}) AS s (k)
+    LEFT JOIN funnel_attempt_counts c ON c.funnel_id = {fid} AND c.k = s.k
+      AND c.bucket >= $2::timestamptz AND c.bucket < {lb}
+    GROUP BY s.k ORDER BY s.k)"""
+    left_out = f"""(SELECT ARRAY[{firsts}]::int[] FROM funnel_attempts
+    WHERE funnel_id = {fid} AND t1 >= greatest($2::timestamptz, {q.touched_from}::timestamptz)
+      AND t1 < {lb} AND subj = ANY({q.touched}::text[]))"""
+    scanned = f"(SELECT ARRAY[{firsts}]::int[] FROM st)"
+    on = "(SELECT ok FROM fast)"
+    return (
+        fast,
+        f"CASE WHEN {on} THEN {bucketed} ELSE {scanned} END",
+        f"CASE WHEN {on} THEN {left_out} END",
+    )
 
 
 def _counts_with_rollup(q: AttemptsSql, reached: str, stats: str) -> str:
@@ -133,21 +179,25 @@ def _counts_with_rollup(q: AttemptsSql, reached: str, stats: str) -> str:
     * ``firsts``: a subject whose attempts are all stored reaches step k once per first
       attempt reaching k in the range — a stored attempt with ``depth >= k`` and
       ``p<k>`` (the previous one reaching k, migration 010) before ``$2`` or none.
-      Counted over every stored attempt of the range (one plain aggregate), minus the
-      same count over the stored attempts of the subjects in ``mix`` (``mixed``: read
-      by subject, few; excluding them from the big scan instead cost a hash probe per
-      row, about a third of the statement);
+      Counted from the quarter-hour counts of migration 013 when the range ends where
+      the stored attempts do (``_firsts``: ``cut`` is subtracted), else over every
+      stored attempt of the range (one plain aggregate); minus the same count over the
+      stored attempts of the subjects in ``mix`` (``mixed``: read by subject, few;
+      excluding them from the big count instead cost a hash probe per row);
     * ``mix``: subjects with attempts computed from events (``att_live``: touched and
       recent subjects), grouped with their stored ones;
     * time to convert: per converted subject the shortest of its converted attempts
       (``dur`` is set on those only; the partial index ``funnel_attempts_converted``).
-    ``reached`` (mix) + ``firsts`` - ``mixed`` is the answer."""
+    ``reached`` (mix) + ``firsts`` - ``mixed`` - ``cut`` is the answer."""
     n = len(q.spec.steps)
-    firsts = ", ".join(
+    parts = q.rollup_parts()
+    fast, firsts, cut = _firsts(q, n)
+    each_first = ", ".join(
         f"count(*) FILTER (WHERE depth >= {k} AND (p{k} IS NULL OR p{k} < $2::timestamptz))"
         for k in range(1, n + 1)
     )
-    return f"""{q.rollup_parts()},
+    return f"""{parts},
+{fast},
 mix AS (
   SELECT subj, max(depth) AS depth, min(dur) AS dur FROM (
     SELECT subj, depth, dur FROM att_live
@@ -159,8 +209,9 @@ conv AS (
   UNION ALL
   SELECT dur FROM mix WHERE dur IS NOT NULL)
 SELECT (SELECT ARRAY[{reached}]::int[] FROM mix) AS reached,
-       (SELECT ARRAY[{firsts}]::int[] FROM st) AS firsts,
-       (SELECT ARRAY[{firsts}]::int[] FROM st WHERE st.subj IN (SELECT subj FROM ls)) AS mixed,
+       {firsts} AS firsts,
+       (SELECT ARRAY[{each_first}]::int[] FROM st WHERE st.subj IN (SELECT subj FROM ls)) AS mixed,
+       {cut} AS cut,
        {stats}
 FROM conv"""
 

@@ -80,6 +80,8 @@ class AttemptsSql:
         self.start = "$2::timestamptz"
         #: the parameter holding that bound when the rollup is read (else None)
         self.lb: str | None = None
+        #: parameter (``rollup_parts``): the funnel id (uuid text)
+        self.fid: str | None = None
         #: parameters (``touching``): subjects (text[]) whose attempts from
         #: ``touched_from`` to ``start`` are computed too — the stored ones are stale
         self.touched: str | None = None
@@ -266,7 +268,7 @@ class AttemptsSql:
         ``touched`` are parameters that the caller sets with ``fill`` from
         ``db.queries.funnel_rollup.bounds``, read in the same snapshot (known values, so
         the scans are planned for them)."""
-        fid = self.param(self.spec.funnel_id)
+        self.fid = fid = self.param(self.spec.funnel_id)
         self.lb = self.param(None)
         self.start = f"{self.lb}::timestamptz"
         self.touching(None, None)
