@@ -125,7 +125,7 @@ async def catch_up(dsn: str) -> float:
     t0 = time.perf_counter()
     while await seal_all(pool, Settings().retention_days, budget=3600):
         pass
-    await pool.execute("VACUUM ANALYZE funnel_attempts, funnel_rollups")
+    await pool.execute("VACUUM ANALYZE funnel_attempts, funnel_attempt_counts, funnel_rollups")
     await pool.close()
     return time.perf_counter() - t0
 

@@ -92,15 +92,17 @@ async def seal_all(
 
 
 async def _refresh_statistics(pool: asyncpg.Pool, sealed: int, built: int) -> None:
-    """Reports plan from ``funnel_attempts``' statistics (autovacuum may be off or
-    behind): analysed after a pass that built a funnel, else when enough changed."""
-    try:
-        if built:
-            await analyze(pool, "funnel_attempts")
-        elif sealed:
-            await analyze_if_stale(pool, "funnel_attempts")
-    except Exception:  # statistics are an optimisation: never fail the pass for them
-        log.exception("analysing funnel_attempts failed")
+    """Reports plan from the statistics of ``funnel_attempts`` and its quarter-hour
+    counts (autovacuum may be off or behind): analysed after a pass that built a
+    funnel, else when enough changed."""
+    for table in ("funnel_attempts", "funnel_attempt_counts"):
+        try:
+            if built:
+                await analyze(pool, table)
+            elif sealed:
+                await analyze_if_stale(pool, table)
+        except Exception:  # statistics are an optimisation: never fail the pass for them
+            log.exception("analysing %s failed", table)
 
 
 async def funnel_rollup_loop(rt: Runtime, interval: float = INTERVAL) -> None:

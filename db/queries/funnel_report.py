@@ -155,11 +155,11 @@ def _firsts(q: AttemptsSql, n: int) -> tuple[str, str, str]:
   SELECT NOT EXISTS (SELECT 1 FROM funnel_attempts WHERE funnel_id = {fid} AND t1 >= {lb})
      AND {_BUCKET_OF.format("$2::timestamptz")} = $2::timestamptz AS ok)"""
     bucketed = f"""ARRAY(
-    SELECT coalesce(sum(c.reached - c.closed), 0)::int
-    FROM generate_series(1, {n}) AS s (k)
-    LEFT JOIN funnel_attempt_counts c ON c.funnel_id = {fid} AND c.k = s.k
-      AND c.bucket >= $2::timestamptz AND c.bucket < {lb}
-    GROUP BY s.k ORDER BY s.k)"""
+    SELECT coalesce(b.n, 0)::int FROM generate_series(1, {n}) AS s (k)
+    LEFT JOIN (SELECT c.k, sum(c.reached - c.closed) AS n FROM funnel_attempt_counts c
+               WHERE c.funnel_id = {fid} AND c.bucket >= $2::timestamptz AND c.bucket < {lb}
+               GROUP BY c.k) b ON b.k = s.k
+    ORDER BY s.k)"""
     left_out = f"""(SELECT ARRAY[{firsts}]::int[] FROM funnel_attempts
     WHERE funnel_id = {fid} AND t1 >= greatest($2::timestamptz, {q.touched_from}::timestamptz)
       AND t1 < {lb} AND subj = ANY({q.touched}::text[]))"""

@@ -20,7 +20,7 @@ BASE = 10_000
 FRACTION = 0.5
 
 #: Tables this module may analyse (identifiers are interpolated, so a fixed set).
-TABLES = frozenset({"events", "sessions", "funnel_attempts"})
+TABLES = frozenset({"events", "sessions", "funnel_attempts", "funnel_attempt_counts"})
 
 
 def _ours(table: str) -> str:
