@@ -244,6 +244,22 @@ async def test_sealed_attempts_answer_reports_exactly(
             "UPDATE funnel_attempts SET dur = dur / 2 WHERE funnel_id = $1::uuid", fid)  # fmt: skip
 
 
+async def test_counted_columns_are_not_updated_in_place(
+    pool: asyncpg.Pool, world: dict[str, Any],
+) -> None:  # fmt: skip
+    """The quarter-hour counts follow inserts and deletes; an update may change nx only."""
+    await _seal(pool)
+    fid = world["funnels"][("ORDERED", "VISITOR")]
+    changed = await pool.execute(
+        "UPDATE funnel_attempts SET nx = nx WHERE funnel_id = $1::uuid", fid)  # fmt: skip
+    assert changed != "UPDATE 0"
+    for column in ("t1 = t1 + interval '1 second'", "depth = depth + 1", "p1 = t1"):
+        with pytest.raises(asyncpg.RaiseError, match="are counted"):
+            await pool.execute(f"UPDATE funnel_attempts SET {column} WHERE funnel_id = $1::uuid",
+                               fid)  # fmt: skip
+    await _assert_counts_match(pool)
+
+
 async def test_late_events_unseal_then_reseal(
     client: httpx.AsyncClient, admin_headers: dict[str, str], pool: asyncpg.Pool,
     world: dict[str, Any],
