@@ -48,6 +48,7 @@ BEGIN
     WHERE EXISTS (SELECT 1 FROM funnels f WHERE f.id = a.funnel_id)
     GROUP BY a.funnel_id, x.bucket, x.k
     HAVING sum(x.reached) <> 0 OR sum(x.closed) <> 0
+    ORDER BY a.funnel_id, x.bucket, x.k  -- rows locked in one order by any two writers
     ON CONFLICT (funnel_id, bucket, k) DO UPDATE
         SET reached = c.reached + EXCLUDED.reached, closed = c.closed + EXCLUDED.closed
     $sql$, changed);
