@@ -9,6 +9,7 @@ import asyncpg
 import orjson
 
 from db.errors import DatabaseUnavailable, translate
+from db.queries import funnel_counts_sql
 
 
 def _jsonb_encode(value: object) -> bytes:
@@ -60,12 +61,14 @@ INTROSPECT = "SELECT NULL::int4[], NULL::int8[], NULL::float8[], NULL::timestamp
 
 
 async def _warm_up(conn: asyncpg.Connection) -> None:
-    """Plan ``WARM_UP`` and learn the ``INTROSPECT`` types (the plans are skipped while
-    the schema is not there yet)."""
+    """Plan ``WARM_UP`` and a funnel report, and learn the ``INTROSPECT`` types (the
+    plans are skipped while the schema is not there yet)."""
     await conn.fetch(INTROSPECT)
     try:
         for sql in WARM_UP:
             await conn.execute(sql)
+        report, args = funnel_counts_sql.warm_up()
+        await conn.fetch("EXPLAIN " + report, *args)
     except asyncpg.UndefinedTableError:
         pass
 
