@@ -62,6 +62,20 @@ async def delete_visitor(
     return counts
 
 
+async def anonymize_visitor(
+    rt: Runtime, who: Principal, website_id: str, visitor_id: str
+) -> dict[str, int]:
+    """Anonymise one visitor's events and sessions as account anonymisation does (write
+    scope): their visitor and session ids become ``anon_`` ids, city and referrer query
+    go; counts changed."""
+    site = who.require("write", await rt.websites.get(website_id), website_id)
+    visitor = _check_id(visitor_id, "visitorId")
+    counts = await privacy_sql.anonymize(rt.pools.write, [site.id], who.subject, visitor)
+    await forget_visitor(rt, site.id, visitor)
+    await _invalidate(rt, [site.id])
+    return counts
+
+
 async def export_visitor(
     rt: Runtime, who: Principal, website_id: str, visitor_id: str
 ) -> AsyncIterator[dict[str, Any]]:

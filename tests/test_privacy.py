@@ -73,6 +73,62 @@ async def test_delete_visitor_data(
     assert await rows(pool, "events", site) == []
 
 
+ANONYMIZE_VISITOR = """mutation($i: AnonymizeVisitorDataInput!) { anonymizeVisitorData(input: $i) {
+  events sessions userErrors { field message code } } }"""
+SUMMARY = """query($id: ID!, $r: RangeInput!) { website(id: $id) { stats(range: $r) {
+  summary { visitors visits pageviews } } } }"""
+
+
+async def test_anonymize_one_visitor(
+    client: httpx.AsyncClient, settings: Settings, pool: Any
+) -> None:
+    site = await make_website(client, GLOBAL)
+    other = await make_website(client, GLOBAL)
+    await visit(client, site, "me", 3)
+    await visit(client, site, "you", 2)
+    await visit(client, other, "me", 1)
+    week = {"preset": "LAST_7_DAYS"}
+    before = await gql(client, SUMMARY, {"id": site, "r": week}, GLOBAL)
+    read = bearer(token(settings, [site], "read"))
+    write = bearer(token(settings, [site], "write"))
+    res = await gql(client, ANONYMIZE_VISITOR, {"i": {"websiteId": site, "visitorId": "me"}}, read)
+    assert res["data"]["anonymizeVisitorData"]["userErrors"][0]["code"] == "FORBIDDEN"
+    res = await gql(client, ANONYMIZE_VISITOR, {"i": {"websiteId": site, "visitorId": ""}}, write)
+    assert res["data"]["anonymizeVisitorData"]["userErrors"][0]["field"] == ["visitorId"]
+    assert {e["visitor_id"] for e in await rows(pool, "events", site)} == {"me", "you"}
+    res = await gql(client, ANONYMIZE_VISITOR, {"i": {"websiteId": site, "visitorId": "me"}}, write)
+    assert res["data"]["anonymizeVisitorData"] == {"events": 3, "sessions": 1, "userErrors": []}
+    events, sessions = await rows(pool, "events", site), await rows(pool, "sessions", site)
+    mine = [e for e in events if e["visitor_id"] != "you"]
+    [anon_id] = {e["visitor_id"] for e in mine}
+    assert re.fullmatch(r"anon_[0-9a-f]{16}", anon_id)
+    assert {e["session_id"] for e in mine} == {s["session_id"] for s in sessions
+                                               if s["visitor_id"] == anon_id}  # fmt: skip
+    assert re.fullmatch(r"anon_[0-9a-f]{16}", mine[0]["session_id"])
+    assert all(e["city"] is None and e["referrer"] == "https://search.example/q" for e in mine)
+    yours = [e for e in events if e["visitor_id"] == "you"]
+    assert len(yours) == 2 and all(e["city"] == "Paris" for e in yours)
+    assert {e["visitor_id"] for e in await rows(pool, "events", other)} == {"me"}
+    after = await gql(client, SUMMARY, {"id": site, "r": week}, GLOBAL)
+    counted = {"visitors": 2, "visits": 2, "pageviews": 5}  # same people, same visits
+    assert before["data"]["website"]["stats"]["summary"] == counted
+    assert after["data"]["website"]["stats"]["summary"] == counted
+    [audit] = await audits(pool, "anonymize_visitor", site)
+    assert audit["detail"] == {"events": 3, "sessions": 1}  # never the visitor's id
+    # The same through REST, under both prefixes; the old id now finds nothing.
+    for prefix in PREFIXES:
+        r = await client.put(f"{prefix}/visitor/{site}/you/anonymize/", headers=write)
+        assert r.status_code == 200, r.text
+        want = {"events": 2, "sessions": 1} if prefix == PREFIXES[0] else {"events": 0,
+                                                                         "sessions": 0}
+        assert r.json() == {"success": True, "message": "Visitor data anonymized successfully",
+                            "anonymized": want}  # fmt: skip
+    assert "you" not in {e["visitor_id"] for e in await rows(pool, "events", site)}
+    r = await client.put(f"/api/v1/privacy/visitor/{other}/me/anonymize", headers=write)
+    assert r.status_code in (403, 404)
+    assert {e["visitor_id"] for e in await rows(pool, "events", other)} == {"me"}
+
+
 async def test_visitor_export_is_ndjson(client: httpx.AsyncClient, settings: Settings) -> None:
     site = await make_website(client, GLOBAL)
     await visit(client, site, "me", 2)

@@ -108,25 +108,31 @@ def _anon(column: str) -> str:
 _NO_QUERY = "NULLIF(split_part(split_part(referrer, '#', 1), '?', 1), '')"
 
 
-async def anonymize(pool: asyncpg.Pool, website_ids: list[str], actor: str) -> dict[str, int]:
-    """Irreversibly anonymise the events and sessions of these websites (see
-    ``resolvers.privacy``); one transaction, audited. Rows changed per table."""
+async def anonymize(
+    pool: asyncpg.Pool, website_ids: list[str], actor: str, visitor_id: str | None = None
+) -> dict[str, int]:
+    """Irreversibly anonymise the events and sessions of these websites, or of one
+    visitor of them (see ``resolvers.privacy``); one transaction, audited (never with the
+    visitor's id). Rows changed per table."""
     key = secrets.token_bytes(32)  # used for this run only, never stored
     sets = (
         f"visitor_id = {_anon('visitor_id')}, session_id = {_anon('session_id')},"
         f" city = NULL, referrer = {_NO_QUERY}"
     )
+    rows = "website_id = $1" + (" AND visitor_id = $3" if visitor_id is not None else "")
+    args = [key] if visitor_id is None else [key, visitor_id]
+    action = "anonymize" if visitor_id is None else "anonymize_visitor"
     totals = {"events": 0, "sessions": 0}
     async with translated(), pool.acquire() as conn, conn.transaction():
         for site in website_ids:
             counts = {
                 table: int(await conn.fetchval(_COUNT.format(
-                    f"UPDATE {table} SET {sets} WHERE website_id = $1 RETURNING 1"), site, key))
+                    f"UPDATE {table} SET {sets} WHERE {rows} RETURNING 1"), site, *args))
                 for table in ("events", "sessions")
             }  # fmt: skip
             for k, v in counts.items():
                 totals[k] += v
-            await _audit(conn, actor, "anonymize", site, counts)
+            await _audit(conn, actor, action, site, counts)
     return totals
 
 

@@ -33,6 +33,8 @@ _PRIVACY = (
     ("/cleanup", "POST", "Apply the retention policy now (admin)."),
     ("/visitor/{website_id}/{visitor_id}/export", "GET", "Export one visitor (NDJSON)."),
     ("/visitor/{website_id}/{visitor_id}", "DELETE", "Erase one visitor of one website."),
+    ("/visitor/{website_id}/{visitor_id}/anonymize", "PUT",
+     "Anonymise one visitor of one website."),
 )
 OTHER_DOCS: dict[tuple[str, str], RouteDoc] = {
     ("GET", "/health"): RouteDoc("Liveness and database status (no credentials).",
@@ -67,7 +69,8 @@ OTHER_DOCS: dict[tuple[str, str], RouteDoc] = {
 for _prefix in ("/api/v1/privacy", "/api/v1/analytics/privacy"):
     for _path, _method, _summary in _PRIVACY:
         OTHER_DOCS[(_method, _prefix + _path)] = RouteDoc(
-            _summary, "deleteVisitorData (per visitor)" if "visitor" in _path else "—",
+            _summary, ("anonymizeVisitorData" if _path.endswith("/anonymize") and "visitor" in _path
+                       else "deleteVisitorData (per visitor)" if "visitor" in _path else "—"),
             ("works (old: export/anonymize/cleanup always failed); also under "
              "/api/v1/analytics/privacy where the old dashboard calls it",),
             errors=(400, 401, 403, 404, 503))  # fmt: skip

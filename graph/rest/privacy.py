@@ -126,6 +126,13 @@ async def _visitor_delete(request: Request, rt: Runtime, who: Principal) -> Resp
                          "deleted": counts})  # fmt: skip
 
 
+async def _visitor_anonymize(request: Request, rt: Runtime, who: Principal) -> Response:
+    site, visitor = request.path_params["website_id"], request.path_params["visitor_id"]
+    counts = await ops.anonymize_visitor(rt, who, site, visitor)
+    return JSONResponse({"success": True, "message": "Visitor data anonymized successfully",
+                         "anonymized": counts})  # fmt: skip
+
+
 _ROUTES: list[tuple[str, str, str, Handler]] = [
     ("/export/{user_id}", "GET", "Failed to export analytics data", _export),
     ("/delete/website/{website_id}", "DELETE", "Failed to delete website data", _delete_website),
@@ -137,6 +144,8 @@ _ROUTES: list[tuple[str, str, str, Handler]] = [
      _visitor_export),
     ("/visitor/{website_id}/{visitor_id}", "DELETE", "Failed to delete visitor data",
      _visitor_delete),
+    ("/visitor/{website_id}/{visitor_id}/anonymize", "PUT", "Failed to anonymize visitor data",
+     _visitor_anonymize),
 ]  # fmt: skip
 
 
