@@ -160,10 +160,9 @@ def _page(raw: dict[str, Any], index: int) -> tuple[str, dict[str, list[str]]]:
     if value.startswith(("http://", "https://")):
         parts = urlsplit(value)
         path, query = parts.path or "/", parts.query
-    elif value.startswith("/"):
-        path, _, rest = value.partition("?")
-        path = path.partition("#")[0] or "/"
-        query = rest.partition("#")[0]
+    elif value.startswith("/"):  # the fragment first: a "?" after "#" belongs to it
+        path, _, query = value.partition("#")[0].partition("?")
+        path = path or "/"
     else:
         raise _err(index, "page", "must be a path starting with / or an absolute http(s) URL")
     return path[:2048], parse_qs(query) if query else {}

@@ -154,6 +154,19 @@ async def test_truncation_rules(client: httpx.AsyncClient, pool: asyncpg.Pool, s
     assert row["page"] == "/landing" and row["utm_campaign"] == "spring"
 
 
+async def test_utm_from_the_page_query_not_its_fragment(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, site: str
+) -> None:
+    pages = ["/a?utm_source=query#utm_medium=fragment", "/b#top?utm_source=fragment",
+             "/c?utm_medium=&utm_term=t"]  # fmt: skip
+    events = [tracker_event(site, id=str(uuid.uuid4()), page=p) for p in pages]
+    r = await client.post(BATCH, json={"siteId": site, "events": events})
+    assert r.status_code == 201
+    got = {r["page"]: (r["utm_source"], r["utm_medium"], r["utm_term"]) for r in await pool.fetch(
+        "SELECT page, utm_source, utm_medium, utm_term FROM events WHERE website_id = $1", site)}
+    assert got == {"/a": ("query", None, None), "/b": (None, None, None), "/c": (None, None, "t")}
+
+
 async def test_event_time_rules(
     client: httpx.AsyncClient, admin_headers: dict[str, str], pool: asyncpg.Pool, site: str
 ) -> None:

@@ -50,7 +50,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 Payload = Mapping[str, Any]
@@ -210,6 +210,10 @@ def _to_event(raw: Payload, domain: str | None, index: int) -> Event:
     if props is not None and not isinstance(props, Mapping):
         raise ValueError(f"event {index}: properties must be an object")
     utm = {name: _text(raw.get(name)) for name in UTM_FIELDS}
+    tagged = parse_qs(urlsplit(str(raw.get("page") or "")).query)  # UTM in the page URL
+    for name in UTM_FIELDS:
+        if utm[name] is None and tagged.get(name):
+            utm[name] = tagged[name][0][:255] or None
     return Event(
         id=str(raw.get("id") or f"#{index:09d}"),
         website_id=_text(raw.get("website_id")),

@@ -39,6 +39,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -93,6 +94,7 @@ LATER_VALUES: dict[str, list[str | None]] = {
     "device": [None, "tablet"],
 }
 
+UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 # (utm_source, utm_medium, utm_campaign, utm_term, utm_content)
 UTM_SETS: tuple[tuple[str | None, ...], ...] = (
     ("google", "cpc", "spring", "running shoes", "ad-1"),
@@ -308,9 +310,15 @@ class _Generator:
             if not first and rng.random() < 0.1:  # later events may disagree
                 mutated = rng.choice(list(fields))
                 fields[mutated] = rng.choice(LATER_VALUES[mutated])
+            page = current_page
             if first:
                 event_referrer = referrer
                 event_utm = utm
+                if utm == (None,) * 5 and "#" not in page and rng.random() < 0.1:
+                    # tagged in the landing page's URL only (design: UTM from the URL)
+                    tags = zip(UTM_FIELDS, rng.choice(UTM_SETS), strict=True)
+                    page += ("&" if "?" in page else "?") + urlencode(
+                        {name: value for name, value in tags if value is not None})
             else:
                 event_referrer = (
                     None
@@ -327,7 +335,7 @@ class _Generator:
                     "visitor_id": visitor.visitor_id,
                     "session_id": session_id,
                     "event_type": event_type,
-                    "page": current_page,
+                    "page": page,
                     "referrer": event_referrer,
                     "utm_source": event_utm[0],
                     "utm_medium": event_utm[1],
