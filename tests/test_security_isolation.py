@@ -176,6 +176,17 @@ async def case_delete_visitor_data(t: SimpleNamespace) -> None:
     assert before > 0 and await event_count(t.pool, t.b.site, t.b.visitor) == before
 
 
+ANONYMIZE_VISITOR = """mutation($i: AnonymizeVisitorDataInput!) { anonymizeVisitorData(input: $i) {
+  events sessions userErrors { field message code } } }"""
+
+
+async def case_anonymize_visitor_data(t: SimpleNamespace) -> None:
+    before = await event_count(t.pool, t.b.site, t.b.visitor)
+    res = await q(t, ANONYMIZE_VISITOR, {"i": {"websiteId": t.b.site, "visitorId": t.b.visitor}})
+    assert user_error_code(res, "anonymizeVisitorData") == "NOT_FOUND"
+    assert before > 0 and await event_count(t.pool, t.b.site, t.b.visitor) == before
+
+
 async def case_create_api_key(t: SimpleNamespace) -> None:
     res = await q(t, CREATE_KEY, {"i": {"name": "grab", "websites": [t.b.site], "scope": "READ"}})
     assert user_error_code(res, "createApiKey") == "NOT_FOUND"
@@ -222,6 +233,7 @@ CASES: dict[str, Case] = {
     "Mutation.updateFunnel": case_update_funnel,
     "Mutation.deleteFunnel": case_delete_funnel,
     "Mutation.deleteVisitorData": case_delete_visitor_data,
+    "Mutation.anonymizeVisitorData": case_anonymize_visitor_data,
     "Mutation.createApiKey": case_create_api_key,
     "Mutation.revokeApiKey": case_revoke_api_key,
     "Subscription.realtime": case_realtime_subscription,
