@@ -254,7 +254,9 @@ async def test_counted_columns_are_not_updated_in_place(
     changed = await pool.execute(
         "UPDATE funnel_attempts SET nx = nx WHERE funnel_id = $1::uuid", fid)  # fmt: skip
     assert changed != "UPDATE 0"
-    for column in ("t1 = t1 + interval '1 second'", "depth = depth + 1", "p1 = t1"):
+    other = world["funnels"][("ORDERED", "SESSION")]
+    for column in ("t1 = t1 + interval '1 second'", "depth = depth + 1", "p1 = t1", "p20 = t1",
+                   f"funnel_id = '{other}'"):  # fmt: skip
         with pytest.raises(asyncpg.RaiseError, match="are counted"):
             await pool.execute(f"UPDATE funnel_attempts SET {column} WHERE funnel_id = $1::uuid",
                                fid)  # fmt: skip
