@@ -23,13 +23,14 @@ import asyncpg
 import httpx
 import pytest
 
+from db.migrate import discover, migrate
 from db.queries import funnel_rollup as rollup_sql
 from db.queries.funnel_sql import AttemptsSql
 from db.queries.funnels import get_many
 from db.queries.retention import delete_older_than
 from resolvers.funnel_report import spec_of
 from resolvers.funnel_rollup import SETTLE, seal_all
-from tests.conftest import gql, make_website
+from tests.conftest import ADMIN_DSN, gql, make_website
 from tests.reference import funnel_model, funnel_traffic
 from tests.security_support import DELETE_VISITOR
 
@@ -601,3 +602,46 @@ async def test_open_attempts_stay_exact_as_fresh_events_arrive(
         got = await _report(client, admin_headers, fid, lo, NOW)
         _assert_model(got, _model(fresh_world, m, lo, NOW), f"{m} after the pass")
 
+
+async def test_counts_migration_counts_what_is_stored_already() -> None:
+    """Migration 013 on a database with stored attempts (20 steps, before and after
+    2000-01-01, on and off quarter hours) counts them, and its triggers follow."""
+    name = f"footfall_mig_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(ADMIN_DSN)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        conn = await asyncpg.connect(ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}")
+        [mig] = [m for m in discover() if m.name.startswith("013_")]
+        await migrate(conn, timescale=False)
+        await conn.execute("""DROP TABLE funnel_attempt_counts;
+            DROP FUNCTION funnel_attempt_counts_apply() CASCADE;
+            DROP FUNCTION funnel_attempt_counts_refuse() CASCADE;
+            DROP FUNCTION funnel_attempt_deltas""")  # as before 013
+        await conn.execute("DELETE FROM schema_migrations WHERE name = $1", mig.name)
+        await conn.execute("INSERT INTO websites (id, domain) VALUES ('w', 'w.example')")
+        fid = str(uuid.uuid4())
+        await conn.execute("INSERT INTO funnels (id, website_id, name, steps) VALUES ($1, 'w', 'f',"
+                           " '[]')", fid)  # fmt: skip
+        rng = random.Random(13)
+        base = datetime(1999, 12, 31, 23, tzinfo=UTC)
+        rows = []
+        for i in range(60):
+            t1 = base + timedelta(minutes=rng.choice([0, 7, 15, 44, 45, 90]) * i / 3)
+            depth = rng.randint(1, 20)
+            ps = [t1 - timedelta(minutes=rng.randint(0, 40)) if rng.random() < 0.7 else None
+                  for _ in range(depth)] + [None] * (20 - depth)  # fmt: skip
+            rows.append((fid, t1, f"s{i % 7}", "sid", depth, *ps))
+        cols = ", ".join(f"p{k}" for k in range(1, 21))
+        marks = ", ".join(f"${k}" for k in range(1, 26))
+        await conn.executemany(f"INSERT INTO funnel_attempts (funnel_id, t1, subj, sid, depth, {cols})"
+                               f" VALUES ({marks})", rows)  # fmt: skip  # nosec B608
+        assert await migrate(conn, timescale=False) == [mig.name]
+        await _assert_counts_match(conn)
+        await conn.execute("DELETE FROM funnel_attempts WHERE subj = 's3'")
+        await conn.executemany(f"INSERT INTO funnel_attempts (funnel_id, t1, subj, sid, depth, {cols})"
+                               f" VALUES ({marks})", rows[3::7])  # fmt: skip  # nosec B608
+        await _assert_counts_match(conn)
+        await conn.close()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
