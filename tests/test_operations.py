@@ -226,3 +226,29 @@ def test_every_setting_is_read_somewhere() -> None:
     assert not unused, f"settings never read: {unused}"
 
 
+
+
+async def test_migrations_run_without_the_pools_statement_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """A migration longer than the connection's statement timeout (a request pool's)
+    completes, in a transaction or outside one, and the timeout is back afterwards."""
+    import db.migrate as migrate_module
+    from db.migrate import Migration
+
+    name = f"footfall_mig_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(ADMIN_DSN)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    dsn = ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
+    slow = [Migration(901, "901_slow.sql", "SELECT pg_sleep(0.6);", "both"),
+            Migration(902, "902_slow_outside.sql",
+                      f"{OUTSIDE_TRANSACTION}\nSELECT pg_sleep(0.6);", "both")]  # fmt: skip
+    monkeypatch.setattr(migrate_module, "discover", lambda: slow)
+    try:
+        conn = await asyncpg.connect(dsn, server_settings={"statement_timeout": "300"})
+        assert await migrate(conn, timescale=False) == ["901_slow.sql", "902_slow_outside.sql"]
+        assert await conn.fetchval("SHOW statement_timeout") == "300ms"
+        await conn.close()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
