@@ -48,7 +48,6 @@ WARM_UP = (
        AND started_at >= now() AND last_seen >= now()""",
     """EXPLAIN SELECT * FROM funnel_attempts a JOIN funnel_rollups r USING (funnel_id)
        JOIN funnels f ON f.id = a.funnel_id JOIN websites w ON w.id = f.website_id
-       JOIN funnel_attempt_counts c ON c.funnel_id = a.funnel_id AND c.bucket >= now()
        WHERE a.funnel_id = '00000000-0000-0000-0000-000000000000' AND a.t1 >= now()""",
 )
 

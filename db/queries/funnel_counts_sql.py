@@ -66,6 +66,15 @@ ALONE = "NOT EXISTS (SELECT 1 FROM ls WHERE ls.subj = st.subj)"
 _BUCKET_OF = "date_bin('15 minutes', {}, '2000-01-01 00:00+00')"
 
 
+def _first_counts(n: int) -> str:
+    """Per step k, the stored attempts (of a FROM) that are the first to reach k in the
+    range: ``depth >= k`` and ``p<k>`` before ``$2`` or none."""
+    return ", ".join(
+        f"count(*) FILTER (WHERE depth >= {k} AND (p{k} IS NULL OR p{k} < $2::timestamptz))"
+        for k in range(1, n + 1)
+    )
+
+
 def _firsts(q: AttemptsSql, n: int) -> tuple[str, str, str]:
     """SQL of ``firsts`` (see ``_counts_with_rollup``) as a CASE over two ways, and of
     ``cut``, what the fast way must take off:
@@ -81,10 +90,7 @@ def _firsts(q: AttemptsSql, n: int) -> tuple[str, str, str]:
     * otherwise a filtered count over every stored attempt of the range (``st``).
 
     Returns (fast condition CTE, firsts expression, cut expression)."""
-    firsts = ", ".join(
-        f"count(*) FILTER (WHERE depth >= {k} AND (p{k} IS NULL OR p{k} < $2::timestamptz))"
-        for k in range(1, n + 1)
-    )
+    firsts = _first_counts(n)
     fid, lb = f"{q.fid}::uuid", f"{q.lb}::timestamptz"
     fast = f"""fast AS (
   SELECT NOT EXISTS (SELECT 1 FROM funnel_attempts WHERE funnel_id = {fid} AND t1 >= {lb})
@@ -127,10 +133,6 @@ def _counts_with_rollup(q: AttemptsSql, reached: str, stats: str) -> str:
     n = len(q.spec.steps)
     parts = q.rollup_parts()
     fast, firsts, cut = _firsts(q, n)
-    each_first = ", ".join(
-        f"count(*) FILTER (WHERE depth >= {k} AND (p{k} IS NULL OR p{k} < $2::timestamptz))"
-        for k in range(1, n + 1)
-    )
     return f"""{parts},
 {fast},
 mix AS (
@@ -145,7 +147,7 @@ conv AS (
   SELECT dur FROM mix WHERE dur IS NOT NULL)
 SELECT (SELECT ARRAY[{reached}]::int[] FROM mix) AS reached,
        {firsts} AS firsts,
-       (SELECT ARRAY[{each_first}]::int[] FROM st WHERE st.subj IN (SELECT subj FROM ls)) AS mixed,
+       (SELECT ARRAY[{_first_counts(n)}]::int[] FROM st WHERE st.subj IN (SELECT subj FROM ls)) AS mixed,
        {cut} AS cut,
        {stats}
 FROM conv"""
