@@ -23,6 +23,8 @@ from typing import Any
 import asyncpg
 import orjson
 
+from db import background
+
 log = logging.getLogger("footfall.notices")
 
 CHANNEL = "footfall_commits"
@@ -68,16 +70,13 @@ class Listener:
 
     async def start(self, wait: float = 2.0) -> None:
         """Start listening; wait (at most ``wait`` seconds) until the first LISTEN."""
-        self._task = asyncio.create_task(self._run(), name="commit-notices")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._listening.wait(), wait)
+        self._task = await background.start(
+            self._run(), "commit-notices", self._listening, wait
+        )
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await background.stop(self._task)
+        self._task = None
 
     def _received(self, _conn: Any, _pid: int, _channel: str, text: str) -> None:
         try:

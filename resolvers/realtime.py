@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 
+from db import background
 from db.errors import DatabaseUnavailable, QueryTimeout
 from db.queries import stats_events as sql
 from resolvers.definitions import MAX_TOP_PAGES, REALTIME_WINDOW_SECONDS
@@ -164,16 +165,13 @@ class PubSub:
         subscribe, so that a new process caches whole responses from its first request
         when Redis answers."""
         if self._redis is not None and self._task is None:
-            self._task = asyncio.create_task(self._listen(), name="realtime-listener")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._tried.wait(), wait)
+            self._task = await background.start(
+                self._listen(), "realtime-listener", self._tried, wait
+            )
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await background.stop(self._task)
+        self._task = None
 
     def deliver(self, website_ids: Iterable[str]) -> None:
         """Wake this process's subscribers of these websites."""
