@@ -28,6 +28,8 @@ CREATE_FUNNEL = """mutation($i: CreateFunnelInput!) { createFunnel(input: $i) {
   funnel { id } userErrors { field message code } } }"""
 DELETE_VISITOR = """mutation($i: DeleteVisitorDataInput!) { deleteVisitorData(input: $i) {
   deletedId userErrors { field message code } } }"""
+ANONYMIZE_VISITOR = """mutation($i: AnonymizeVisitorDataInput!) { anonymizeVisitorData(input: $i) {
+  events sessions userErrors { field message code } } }"""
 
 
 def bearer(jwt: str) -> dict[str, str]:

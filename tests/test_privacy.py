@@ -15,6 +15,7 @@ import pytest
 from graph.settings import Settings
 from tests.conftest import API_KEY, gql, make_website, token
 from tests.security_support import (
+    ANONYMIZE_VISITOR,
     DELETE_VISITOR,
     TRACK,
     bearer,
@@ -73,8 +74,6 @@ async def test_delete_visitor_data(
     assert await rows(pool, "events", site) == []
 
 
-ANONYMIZE_VISITOR = """mutation($i: AnonymizeVisitorDataInput!) { anonymizeVisitorData(input: $i) {
-  events sessions userErrors { field message code } } }"""
 SUMMARY = """query($id: ID!, $r: RangeInput!) { website(id: $id) { stats(range: $r) {
   summary { visitors visits pageviews } } } }"""
 

@@ -25,6 +25,7 @@ from graph.schema import schema
 from resolvers.access import Principal
 from tests.conftest import gql
 from tests.security_support import (
+    ANONYMIZE_VISITOR,
     CREATE_FUNNEL,
     CREATE_KEY,
     DELETE_VISITOR,
@@ -174,10 +175,6 @@ async def case_delete_visitor_data(t: SimpleNamespace) -> None:
     res = await q(t, DELETE_VISITOR, {"i": {"websiteId": t.b.site, "visitorId": t.b.visitor}})
     assert user_error_code(res, "deleteVisitorData") == "NOT_FOUND"
     assert before > 0 and await event_count(t.pool, t.b.site, t.b.visitor) == before
-
-
-ANONYMIZE_VISITOR = """mutation($i: AnonymizeVisitorDataInput!) { anonymizeVisitorData(input: $i) {
-  events sessions userErrors { field message code } } }"""
 
 
 async def case_anonymize_visitor_data(t: SimpleNamespace) -> None:
