@@ -49,6 +49,7 @@ from resolvers.enrich import GeoLocator, parse_user_agent
 from resolvers.errors import Refused
 from resolvers.funnel_rollup import funnel_rollup_loop
 from resolvers.runtime import Runtime
+from resolvers.stats_days import day_rollup_loop
 
 log = logging.getLogger("footfall")
 
@@ -120,7 +121,8 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     await asyncio.to_thread(parse_user_agent, "Mozilla/5.0 (warm-up)")  # load the UA rules now
     rt = Runtime(pools, writer, geo, settings.trusted_proxies, settings.retention_days, use_ts,
                  settings.stats_session_rollup,
-                 funnel_rollup=settings.funnel_rollup and not use_ts)  # fmt: skip
+                 funnel_rollup=settings.funnel_rollup and not use_ts,
+                 day_rollup=settings.stats_day_rollup and not use_ts)  # fmt: skip
     app.state.runtime = rt
     app.state.draining = False
     for hook in app.state.startup_hooks:
@@ -132,6 +134,8 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
             rt, settings.aggregation_time, settings.aggregation_interval)))  # fmt: skip
         if rt.funnel_rollup:
             tasks.append(asyncio.create_task(funnel_rollup_loop(rt)))
+        if rt.day_rollup:
+            tasks.append(asyncio.create_task(day_rollup_loop(rt)))
     try:
         yield
     finally:

@@ -182,6 +182,9 @@ class Settings:
     #: Funnel attempt rollup (``FUNNEL_ROLLUP``, on/off): settled attempts are stored and
     #: reports read them (plain PostgreSQL only); off = reports read events only.
     funnel_rollup: bool = True
+    #: Day rollup of the stats (``STATS_DAY_ROLLUP``, on/off): whole local days are stored
+    #: with their visitor sets and unfiltered stats read them (plain PostgreSQL only).
+    stats_day_rollup: bool = True
     max_db_connections: int = 20
     redis_url: str | None = None
     global_api_key: Secret = field(default_factory=lambda: Secret(""))
@@ -279,6 +282,7 @@ class Settings:
             retention_days=_int(e, "RETENTION_DAYS", 730, 1, 36_500),
             stats_session_rollup=_choice(e, "STATS_SESSION_ROLLUP", "on", ("on", "off")) == "on",
             funnel_rollup=_choice(e, "FUNNEL_ROLLUP", "on", ("on", "off")) == "on",
+            stats_day_rollup=_choice(e, "STATS_DAY_ROLLUP", "on", ("on", "off")) == "on",
             max_db_connections=_int(e, "MAX_DB_CONNECTIONS", 20, 2, 1000),
             redis_url=redis_url,
             global_api_key=Secret((e.get("GLOBAL_API_KEY") or "").strip()),

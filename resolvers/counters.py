@@ -23,6 +23,11 @@ INGEST_QUEUE_DEPTH = Gauge(
 GRAPHQL_SECONDS = Histogram(
     "footfall_graphql_operation_seconds", "GraphQL operation latency (s)", ["operation"]
 )
+STATS_DAY_READS = Counter(
+    "footfall_stats_day_reads_total",
+    "Stats statements answered through the day rollup, by whether stored days were used",
+    ["source"],
+)
 CACHE_REQUESTS = Counter("footfall_cache_requests_total", "Stats cache look-ups", ["result"])
 RESPONSE_CACHE_HITS = Counter(
     "footfall_graphql_response_cache_hits_total", "GraphQL answers served whole from the cache"

@@ -38,7 +38,7 @@ class Range:
         return Range(self.start - (self.end - self.start), self.start, self.zone)
 
 
-def _midnight(day: date, zone: ZoneInfo) -> datetime:
+def midnight(day: date, zone: ZoneInfo) -> datetime:
     """First instant of a local date (when midnight is skipped, the transition)."""
     return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
@@ -52,7 +52,7 @@ def _hour_start(instant: datetime, zone: ZoneInfo) -> datetime:
     """The latest instant at or before ``instant`` that reads hh:00 locally. Going back by
     the local minutes lands there unless it crosses a change of offset by a fraction of
     an hour (Australia/Lord_Howe's 30 minutes); then one more step back does (two
-    changes never fall within one hour). Same rule as ``db.queries.stats._bucket_sql``."""
+    changes never fall within one hour). Same rule as ``db.queries.stats.bucket_sql``."""
     cursor = instant
     for _ in range(3):
         local = cursor.astimezone(zone)
@@ -79,22 +79,22 @@ def preset_range(preset: str, zone_name: str, now: datetime) -> tuple[datetime, 
     today = now.astimezone(zone).date()
     tomorrow = today + timedelta(days=1)
     if preset == "TODAY":
-        return _midnight(today, zone), _midnight(tomorrow, zone)
+        return midnight(today, zone), midnight(tomorrow, zone)
     if preset == "YESTERDAY":
-        return _midnight(today - timedelta(days=1), zone), _midnight(today, zone)
+        return midnight(today - timedelta(days=1), zone), midnight(today, zone)
     if preset == "LAST_24_HOURS":
         end = _next_hour_start(now, zone)
         return end - timedelta(hours=24), end
     if preset in ("LAST_7_DAYS", "LAST_30_DAYS", "LAST_90_DAYS"):
         days = int(preset.split("_")[1])
-        return _midnight(today - timedelta(days=days - 1), zone), _midnight(tomorrow, zone)
+        return midnight(today - timedelta(days=days - 1), zone), midnight(tomorrow, zone)
     if preset == "THIS_MONTH":
-        return _midnight(_month_start(today), zone), _midnight(_month_start(today, -1), zone)
+        return midnight(_month_start(today), zone), midnight(_month_start(today, -1), zone)
     if preset == "LAST_MONTH":
-        return _midnight(_month_start(today, 1), zone), _midnight(_month_start(today), zone)
+        return midnight(_month_start(today, 1), zone), midnight(_month_start(today), zone)
     if preset == "THIS_YEAR":
-        return (_midnight(date(today.year, 1, 1), zone),
-                _midnight(date(today.year + 1, 1, 1), zone))  # fmt: skip
+        return (midnight(date(today.year, 1, 1), zone),
+                midnight(date(today.year + 1, 1, 1), zone))  # fmt: skip
     raise UserError(f"range: unknown preset {preset!r}", ["range"])
 
 
@@ -195,7 +195,7 @@ class Buckets:
             self._keys: dict[date, int] = {}
         else:
             keys = calendar_keys(rng, interval)
-            self.starts = [_midnight(k, self.zone) for k in keys]
+            self.starts = [midnight(k, self.zone) for k in keys]
             self._keys = {k: i for i, k in enumerate(keys)}
 
     def index(self, bucket: datetime) -> int | None:

@@ -80,6 +80,7 @@ class Runtime:
     timescale: bool = False
     session_rollup: bool = True  # settings.stats_session_rollup
     funnel_rollup: bool = False  # settings.funnel_rollup, and not on TimescaleDB
+    day_rollup: bool = False  # settings.stats_day_rollup, and not on TimescaleDB
     cache: Any = None  # resolvers.cache.StatsCache, set by the app
     pubsub: Any = None  # resolvers.realtime.PubSub, set by the app
     websites: WebsiteCache = field(init=False)

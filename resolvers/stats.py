@@ -21,10 +21,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from db.errors import DatabaseUnavailable, QueryTimeout
-from db.queries import stats as stats_sql
 from db.queries.dimensions import EVENT_DIMENSIONS
 from db.queries.stats import DimensionSpec, InvalidPattern, ScanPlan, ScanRow
-from resolvers import counters
+from resolvers import counters, stats_days
 from resolvers.definitions import (
     LATE_DATA_HORIZON_SECONDS,
     LIVE_CACHE_SECONDS,
@@ -162,7 +161,7 @@ async def _compute(rt: Runtime, keys: list[StatsKey]) -> dict[StatsKey, Result |
     )
     batch = plan_batch(groups, rollup_since)
     results = await asyncio.gather(
-        *(stats_sql.scan(rt.pools.read, plan) for plan in batch.plans), return_exceptions=True
+        *(stats_days.scan(rt, plan) for plan in batch.plans), return_exceptions=True
     )
     rows: list[dict[int, list[ScanRow]]] = []
     for result in results:

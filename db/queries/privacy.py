@@ -35,6 +35,13 @@ async def _audit(conn: asyncpg.Connection, actor: str, action: str, site: str | 
     )  # fmt: skip
 
 
+# The day rollup (migration 014) keeps visitor ids beside their numbers: a deleted or
+# anonymised visitor's goes at once (the days they were in are dirty, so no stored set
+# is used before it is computed again); a website's whole data takes its days along.
+_FORGET_NUMBER = "DELETE FROM visitor_numbers WHERE website_id = $1 AND visitor_id = $2"
+_FORGET_DAYS = "DELETE FROM stats_day_sites WHERE website_id = $1"
+
+
 async def delete_visitor(
     pool: asyncpg.Pool, website_id: str, visitor_id: str, actor: str
 ) -> dict[str, int]:
@@ -47,6 +54,7 @@ async def delete_visitor(
             _COUNT.format("DELETE FROM sessions WHERE website_id = $1 AND visitor_id = $2"
                           " RETURNING 1"), website_id, visitor_id)  # fmt: skip
         counts = {"events": int(events), "sessions": int(sessions)}
+        await conn.execute(_FORGET_NUMBER, website_id, visitor_id)
         await _audit(
             conn, actor, "delete_visitor", website_id, {"visitor_id": visitor_id, **counts}
         )
@@ -93,6 +101,7 @@ async def delete_website_data(
             }  # fmt: skip
             for k, v in counts.items():
                 totals[k] += v
+            await conn.execute(_FORGET_DAYS, site)
             await _audit(conn, actor, action, site, counts)
     return totals
 
@@ -132,6 +141,10 @@ async def anonymize(
             }  # fmt: skip
             for k, v in counts.items():
                 totals[k] += v
+            if visitor_id is None:
+                await conn.execute(_FORGET_DAYS, site)
+            else:
+                await conn.execute(_FORGET_NUMBER, site, visitor_id)
             await _audit(conn, actor, action, site, counts)
     return totals
 

@@ -119,7 +119,7 @@ class ScanRow:
     rank: int
 
 
-def _bucket_sql(column: str, interval: str, zone: str) -> str:
+def bucket_sql(column: str, interval: str, zone: str) -> str:
     local = f"({column} AT TIME ZONE {zone})"
     if interval == "HOUR":
         # The latest instant at or before the row's that reads hh:00 locally: back by the
@@ -144,9 +144,9 @@ def _grouped(columns: list[tuple[int, str]]) -> tuple[str, str]:
 def _parts(plan: ScanPlan, p: Params, zone: str) -> Parts:
     parts = Parts([], [], [], [], [])
     for i, interval in enumerate(plan.intervals, start=1):
-        parts.event_buckets.append((i, _bucket_sql("e.ts", interval, zone)))
-        parts.session_buckets.append((i, _bucket_sql("s.started_at", interval, zone)))
-        parts.session_end_buckets.append((i, _bucket_sql("s.last_seen", interval, zone)))
+        parts.event_buckets.append((i, bucket_sql("e.ts", interval, zone)))
+        parts.session_buckets.append((i, bucket_sql("s.started_at", interval, zone)))
+        parts.session_end_buckets.append((i, bucket_sql("s.last_seen", interval, zone)))
     for i, d in enumerate(plan.dimensions, start=plan.first_dimension_code):
         if d.dimension in SESSION_DIMENSIONS:
             parts.session_dims.append((i, d.dimension))

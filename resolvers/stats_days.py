@@ -1,0 +1,167 @@
+"""The day rollup (migration 014): which plans read stored days, and the sealer that
+keeps every website's days stored.
+
+A plan without filters, whose dimensions are stored per day (not PROPERTY) and whose
+intervals are DAY, WEEK or MONTH, is answered from the days stored inside each scope
+(their visitor sets united, their counts summed) plus the events and sessions of the
+rest of the range, read directly — exactly the scan's numbers
+(``db/queries/stats_days_merge.py``). Other plans, and scopes that retention has cut
+into, go to the scan (``db/queries/stats.py``).
+
+The sealer stores, per website, the local days of its zone from its first event (at
+most ``retention_days`` back) up to the day that contains ``now - SETTLE``; writes into
+stored days mark them dirty (migration 014's triggers) and the next pass stores them
+again. Until then a dirty day is read from its events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from db.queries import stats as stats_sql
+from db.queries.stats import ScanPlan, ScanRow
+from db.queries.stats_days import DAY_DIMENSIONS, DAY_INTERVALS, read
+from db.queries.stats_days_merge import Meta, merge
+from db.queries.stats_days_store import announce, days_to_seal, prune, seal_day
+from resolvers.counters import STATS_DAY_READS
+from resolvers.ranges import midnight
+from resolvers.runtime import Runtime
+
+log = logging.getLogger("footfall.stats_days")
+
+#: A day is stored once it ended this long ago (later events mark it dirty).
+SETTLE = timedelta(hours=1)
+#: Seconds between passes when everything is stored.
+INTERVAL = 60.0
+#: Seconds from the start of a process to its first pass.
+STARTUP_DELAY = 5.0
+#: Seconds one pass may spend before it yields to the next (the loop goes on at once).
+PASS_BUDGET = 20.0
+
+_STORED = frozenset(DAY_DIMENSIONS)
+
+
+def uses_days(plan: ScanPlan) -> bool:
+    """Whether ``plan`` is read through the day rollup (see the module docstring)."""
+    since = plan.rollup_since
+    return (
+        not plan.filters
+        and since is not None
+        and all(s.lo >= since for s in plan.scopes)
+        and all(d.dimension in _STORED for d in plan.dimensions)
+        and set(plan.intervals) <= DAY_INTERVALS
+    )
+
+
+#: Seconds a website that has no stored days (never sealed), or whose days are stored
+#: in another zone than a plan's buckets, is sent to the scan: reading a long range
+#: through the day rollup without stored days is slower than the scan.
+HINT_SECONDS = 30.0
+_no_days: dict[tuple[str, str | None], float] = {}  # (website, zone or None) → until
+
+
+def forget_hints() -> None:
+    """Drop what ``scan`` learned about websites without stored days."""
+    _no_days.clear()
+
+
+def _hinted_away(plan: ScanPlan, now: float) -> bool:
+    zone = plan.zone if plan.intervals else None
+    return any(_no_days.get(key, 0.0) > now for s in plan.scopes
+               for key in ((s.website_id, None), (s.website_id, zone)))  # fmt: skip
+
+
+def _learn(plan: ScanPlan, meta: Meta, now: float) -> None:
+    if len(_no_days) > 10_000:
+        _no_days.clear()
+    for i, s in enumerate(plan.scopes):
+        stored_zone = meta.zones.get(i)
+        if stored_zone is None:
+            _no_days[(s.website_id, None)] = now + HINT_SECONDS
+        elif plan.intervals and stored_zone != plan.zone:
+            _no_days[(s.website_id, plan.zone)] = now + HINT_SECONDS
+
+
+async def scan(rt: Runtime, plan: ScanPlan) -> list[ScanRow]:
+    """``plan``'s rows, from the day rollup when it applies, else from the scan."""
+    now = time.monotonic()
+    if not (rt.day_rollup and uses_days(plan)) or _hinted_away(plan, now):
+        return await stats_sql.scan(rt.pools.read, plan)
+    rows, meta = merge(plan, await read(rt.pools.read, plan))
+    STATS_DAY_READS.labels("days" if any(meta.days.values()) else "events").inc()
+    _learn(plan, meta, now)
+    return rows
+
+
+# --------------------------------------------------------------------------- sealing
+
+
+_SITES_SQL = """
+SELECT w.id, w.timezone, (SELECT min(e.ts) FROM events e WHERE e.website_id = w.id) AS first
+FROM websites w WHERE $1::text[] IS NULL OR w.id = ANY($1::text[]) ORDER BY w.id
+"""
+
+
+async def seal_all(
+    pool: asyncpg.Pool, retention_days: int, now: datetime | None = None,
+    budget: float = PASS_BUDGET, sites: list[str] | None = None,
+) -> bool:
+    """One pass over every website (or ``sites``); ``True`` when work is left
+    (``budget`` seconds spent, or a write changed a day while it was computed)."""
+    now = now or datetime.now(UTC)
+    deadline = time.monotonic() + budget
+    more = False
+    for row in await pool.fetch(_SITES_SQL, sites):
+        site, zone = row["id"], ZoneInfo(row["timezone"])
+        end = (now - SETTLE).astimezone(zone).date()  # the first day not stored
+        first = (now - timedelta(days=retention_days)).astimezone(zone).date() + timedelta(days=1)
+        await announce(pool, site, row["timezone"], midnight(end, zone))
+        await prune(pool, site, first)
+        if row["first"] is None:
+            continue
+        first = max(first, row["first"].astimezone(zone).date())
+        for day, _ in await days_to_seal(pool, site, first, end):
+            if time.monotonic() > deadline:
+                return True
+            lo, hi = midnight(day, zone), midnight(day + timedelta(days=1), zone)
+            more = not await seal_day(pool, site, day, lo, hi) or more
+    forget_hints()  # websites may have stored days now
+    return more
+
+
+#: Session advisory lock: one sealing pass at a time over all processes.
+SEALER_LOCK = 1717990510
+
+
+async def seal_once(pool: asyncpg.Pool, retention_days: int) -> bool:
+    """A pass (``seal_all``) unless another process is running one; ``True`` when
+    work is left."""
+    async with pool.acquire() as conn:
+        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", SEALER_LOCK):
+            return False
+        try:
+            return await seal_all(pool, retention_days)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", SEALER_LOCK)
+
+
+async def day_rollup_loop(rt: Runtime, interval: float = INTERVAL) -> None:
+    """Seal forever, the first pass ``STARTUP_DELAY`` seconds after start; failures are
+    logged and the loop goes on."""
+    await asyncio.sleep(STARTUP_DELAY)
+    while True:
+        more = False
+        try:
+            more = await seal_once(rt.pools.write, rt.retention_days)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("stats day rollup pass failed")
+        await asyncio.sleep(1.0 if more else interval)
+
