@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -103,9 +103,17 @@ async def scan(rt: Runtime, plan: ScanPlan) -> list[ScanRow]:
 
 
 _SITES_SQL = """
-SELECT w.id, w.timezone, (SELECT min(e.ts) FROM events e WHERE e.website_id = w.id) AS first
-FROM websites w WHERE $1::text[] IS NULL OR w.id = ANY($1::text[]) ORDER BY w.id
+SELECT w.id, w.timezone, (SELECT min(e.ts) FROM events e WHERE e.website_id = w.id) AS first,
+    d.zone AS stored_zone, d.sealing_to,
+    EXISTS (SELECT 1 FROM stats_day_dirty x WHERE x.website_id = w.id) AS dirty
+FROM websites w LEFT JOIN stats_day_sites d ON d.website_id = w.id
+WHERE $1::text[] IS NULL OR w.id = ANY($1::text[])
+ORDER BY w.id
 """
+
+#: Per website, what a pass left complete: (zone, sealing_to, first stored day). A pass
+#: skips a website whose state is unchanged and has no dirty day.
+_complete: dict[str, tuple[str, datetime, date | None]] = {}
 
 
 async def seal_all(
@@ -120,17 +128,28 @@ async def seal_all(
     for row in await pool.fetch(_SITES_SQL, sites):
         site, zone = row["id"], ZoneInfo(row["timezone"])
         end = (now - SETTLE).astimezone(zone).date()  # the first day not stored
+        sealing_to = midnight(end, zone)
         first = (now - timedelta(days=retention_days)).astimezone(zone).date() + timedelta(days=1)
-        await announce(pool, site, row["timezone"], midnight(end, zone))
-        await prune(pool, site, first)
-        if row["first"] is None:
+        if row["first"] is not None:
+            first = max(first, row["first"].astimezone(zone).date())
+        state = (row["timezone"], sealing_to, first if row["first"] is not None else None)
+        stored = (row["stored_zone"], row["sealing_to"])
+        if _complete.get(site) == state and stored == state[:2] and not row["dirty"]:
             continue
-        first = max(first, row["first"].astimezone(zone).date())
-        for day, _ in await days_to_seal(pool, site, first, end):
-            if time.monotonic() > deadline:
-                return True
-            lo, hi = midnight(day, zone), midnight(day + timedelta(days=1), zone)
-            more = not await seal_day(pool, site, day, lo, hi) or more
+        _complete.pop(site, None)
+        await announce(pool, site, row["timezone"], sealing_to)
+        await prune(pool, site, (now - timedelta(days=retention_days)).astimezone(zone).date()
+                    + timedelta(days=1))  # fmt: skip
+        done = True
+        if row["first"] is not None:
+            for day, _ in await days_to_seal(pool, site, first, end):
+                if time.monotonic() > deadline:
+                    return True
+                lo, hi = midnight(day, zone), midnight(day + timedelta(days=1), zone)
+                if not await seal_day(pool, site, day, lo, hi):
+                    more, done = True, False
+        if done:
+            _complete[site] = state
     forget_hints()  # websites may have stored days now
     return more
 
