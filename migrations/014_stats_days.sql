@@ -57,10 +57,10 @@ CREATE TABLE stats_day_values (
 -- the visitor has events on (numbers whose last day left the retention are removed).
 CREATE TABLE visitor_numbers (
     website_id text NOT NULL REFERENCES stats_day_sites (website_id) ON DELETE CASCADE,
-    visitor_id text NOT NULL,
+    visitor_id text COLLATE "C" NOT NULL,  -- compared bytewise: cheap index probes
     n          integer NOT NULL,
     last_day   date NOT NULL,
-    PRIMARY KEY (website_id, visitor_id)
+    PRIMARY KEY (website_id, visitor_id) INCLUDE (n)  -- reads probe the index alone
 );
 CREATE INDEX visitor_numbers_last_day ON visitor_numbers (website_id, last_day);
 

@@ -29,6 +29,7 @@ from db.queries.stats import ScanPlan, ScanRow
 from db.queries.stats_days import DAY_DIMENSIONS, DAY_INTERVALS, read
 from db.queries.stats_days_merge import Meta, merge
 from db.queries.stats_days_store import announce, days_to_seal, prune, seal_day
+from db.queries.table_stats import analyze_if_stale
 from resolvers.counters import STATS_DAY_READS
 from resolvers.ranges import midnight
 from resolvers.runtime import Runtime
@@ -104,16 +105,24 @@ async def scan(rt: Runtime, plan: ScanPlan) -> list[ScanRow]:
 
 _SITES_SQL = """
 SELECT w.id, w.timezone, (SELECT min(e.ts) FROM events e WHERE e.website_id = w.id) AS first,
-    d.zone AS stored_zone, d.sealing_to,
+    d.zone AS stored_zone, d.sealing_to, t.n, t.lo, t.hi,
     EXISTS (SELECT 1 FROM stats_day_dirty x WHERE x.website_id = w.id) AS dirty
 FROM websites w LEFT JOIN stats_day_sites d ON d.website_id = w.id
+LEFT JOIN LATERAL (SELECT count(*) AS n, min(day) AS lo, max(day) AS hi FROM stats_days t
+                   WHERE t.website_id = w.id) t ON true
 WHERE $1::text[] IS NULL OR w.id = ANY($1::text[])
 ORDER BY w.id
 """
 
-#: Per website, what a pass left complete: (zone, sealing_to, first stored day). A pass
-#: skips a website whose state is unchanged and has no dirty day.
-_complete: dict[str, tuple[str, datetime, date | None]] = {}
+def _complete(row: asyncpg.Record, sealing_to: datetime, first: date, end: date) -> bool:
+    """Whether a website's stored days are exactly [first, end), clean, in its zone and
+    announced up to ``sealing_to`` (then a pass has nothing to do for it)."""
+    if row["stored_zone"] != row["timezone"] or row["sealing_to"] != sealing_to or row["dirty"]:
+        return False
+    if row["first"] is None or first >= end:
+        return int(row["n"]) == 0
+    return (int(row["n"]) == (end - first).days and row["lo"] == first
+            and row["hi"] == end - timedelta(days=1))  # fmt: skip
 
 
 async def seal_all(
@@ -124,6 +133,24 @@ async def seal_all(
     (``budget`` seconds spent, or a write changed a day while it was computed)."""
     now = now or datetime.now(UTC)
     deadline = time.monotonic() + budget
+    try:
+        return await _pass(pool, retention_days, now, deadline, sites)
+    finally:
+        forget_hints()  # websites may have stored days now
+        for table in DAY_TABLES:  # reads plan from these (autovacuum may be off or behind)
+            try:
+                await analyze_if_stale(pool, table)
+            except Exception:  # statistics are an optimisation: never fail the pass
+                log.exception("analysing %s failed", table)
+
+
+DAY_TABLES = ("visitor_numbers", "stats_days", "stats_day_values")
+
+
+async def _pass(
+    pool: asyncpg.Pool, retention_days: int, now: datetime, deadline: float,
+    sites: list[str] | None,
+) -> bool:
     more = False
     for row in await pool.fetch(_SITES_SQL, sites):
         site, zone = row["id"], ZoneInfo(row["timezone"])
@@ -132,25 +159,17 @@ async def seal_all(
         first = (now - timedelta(days=retention_days)).astimezone(zone).date() + timedelta(days=1)
         if row["first"] is not None:
             first = max(first, row["first"].astimezone(zone).date())
-        state = (row["timezone"], sealing_to, first if row["first"] is not None else None)
-        stored = (row["stored_zone"], row["sealing_to"])
-        if _complete.get(site) == state and stored == state[:2] and not row["dirty"]:
+        if _complete(row, sealing_to, first, end):
             continue
-        _complete.pop(site, None)
         await announce(pool, site, row["timezone"], sealing_to)
         await prune(pool, site, (now - timedelta(days=retention_days)).astimezone(zone).date()
                     + timedelta(days=1))  # fmt: skip
-        done = True
         if row["first"] is not None:
             for day, _ in await days_to_seal(pool, site, first, end):
                 if time.monotonic() > deadline:
                     return True
                 lo, hi = midnight(day, zone), midnight(day + timedelta(days=1), zone)
-                if not await seal_day(pool, site, day, lo, hi):
-                    more, done = True, False
-        if done:
-            _complete[site] = state
-    forget_hints()  # websites may have stored days now
+                more = not await seal_day(pool, site, day, lo, hi) or more
     return more
 
 

@@ -67,7 +67,8 @@ class Sets:
 def groups_sql(sets: Sets) -> str:
     """CTEs ``la``, ``ld``, ``vn``, ``las``, ``lv`` and ``lg`` (the grouped rows) over
     pieces ``g(scope, website_id, lo, hi, want_main, want_events)``. The pieces' events
-    are first summed by hashing — per (session, visitor, buckets) in ``la``, per
+    are first summed by hashing (visitor ids compared bytewise, as ``visitor_numbers``
+    stores them) — per (session, visitor, buckets) in ``la``, per
     (visitor, value) of each event dimension in ``ld`` — so that sessions (for their
     dimension values) and visitor numbers (``vn``, once per visitor) are looked up per
     row of those, not per event; the sets' arrays may repeat a number or an id (the
@@ -89,13 +90,14 @@ def groups_sql(sets: Sets) -> str:
     has_session = "s.session_id IS NOT NULL" if sdims else "false"
     sql = f"""
 la AS MATERIALIZED (
-    SELECT g.scope, e.website_id, e.session_id, e.visitor_id{la_cols}, {_COUNTS}
+    SELECT g.scope, e.website_id, e.session_id, e.visitor_id COLLATE "C" AS visitor_id{la_cols},
+        {_COUNTS}
     FROM g JOIN events e ON g.want_main AND e.website_id = g.website_id
         AND e.ts >= g.lo AND e.ts < g.hi
     WHERE {NOT_IGNORED}
     GROUP BY {la_group}
 ),"""
-    visitors = "SELECT DISTINCT website_id, visitor_id FROM la"
+    visitors = "SELECT DISTINCT scope, website_id, visitor_id FROM la"
     if edims:
         d_exprs = [(c, grouped(event_value_sql(d, None, "e"))) for c, d in edims]
         d_sel = "".join(f", {x} AS d{c}" for c, x in d_exprs)
@@ -107,22 +109,24 @@ ld AS MATERIALIZED (
     SELECT scope, website_id, visitor_id, CASE {whens} END AS code, {key} AS key,
         count(*) FILTER (WHERE pv) AS pv, count(*) FILTER (WHERE NOT pv) AS ce
     FROM (
-        SELECT g.scope, e.website_id, e.visitor_id, e.event_type = 'pageview' AS pv{d_sel}
+        SELECT g.scope, e.website_id, e.visitor_id COLLATE "C" AS visitor_id,
+            e.event_type = 'pageview' AS pv{d_sel}
         FROM g JOIN events e ON g.want_events AND e.website_id = g.website_id
             AND e.ts >= g.lo AND e.ts < g.hi
         WHERE {NOT_IGNORED}
     ) x
     GROUP BY GROUPING SETS ({d_sets})
 ),"""
-        visitors += " UNION SELECT website_id, visitor_id FROM ld"
+        visitors += " UNION SELECT scope, website_id, visitor_id FROM ld"
     sql += f"""
 vn AS MATERIALIZED (
-    SELECT v.website_id, v.visitor_id, n.n
+    -- one index probe per visitor (a scalar subquery: never a scan of every number)
+    SELECT v.scope, v.visitor_id, (SELECT n.n FROM visitor_numbers n
+        WHERE n.website_id = v.website_id AND n.visitor_id = v.visitor_id) AS n
     FROM ({visitors}) v
-    LEFT JOIN visitor_numbers n ON n.website_id = v.website_id AND n.visitor_id = v.visitor_id
 ), las AS MATERIALIZED (
     SELECT la.*, vn.n, {has_session} AS has_session{las_cols}
-    FROM la JOIN vn ON vn.website_id = la.website_id AND vn.visitor_id = la.visitor_id
+    FROM la JOIN vn ON vn.scope = la.scope AND vn.visitor_id = la.visitor_id
     {join}
 ), lv AS MATERIALIZED (
     SELECT g.scope, s.pageviews = 1 AND s.events = 0 AS bounce,
@@ -139,7 +143,7 @@ vn AS MATERIALIZED (
               f" FROM las WHERE has_session GROUP BY scope, s{c}" for c, _ in sdims]
     if edims:
         parts += [f"SELECT ld.scope, ld.code, ld.key, NULL, {_SETS.replace('visitor_id', 'ld.visitor_id')},"
-                  f" {_NO_VISITS} FROM ld JOIN vn ON vn.website_id = ld.website_id"
+                  f" {_NO_VISITS} FROM ld JOIN vn ON vn.scope = ld.scope"
                   " AND vn.visitor_id = ld.visitor_id WHERE ld.key IS NOT NULL"
                   " GROUP BY ld.scope, ld.code, ld.key"]
     parts += [f"SELECT scope, 0, NULL, NULL, {_NO_SETS}, {_VISITS} FROM lv GROUP BY scope"]
@@ -254,11 +258,12 @@ WITH v AS (
     WHERE e.website_id = $1 AND e.ts >= $2 AND e.ts < $3 AND {ignored}
 ), old AS (
     UPDATE visitor_numbers n SET last_day = $4
-    FROM v WHERE n.website_id = $1 AND n.visitor_id = v.visitor_id AND n.last_day < $4
+    FROM v WHERE n.website_id = $1 AND n.visitor_id = v.visitor_id COLLATE "C" AND n.last_day < $4
 ), new AS (
     SELECT v.visitor_id, row_number() OVER (ORDER BY v.visitor_id COLLATE "C") - 1 AS i
     FROM v WHERE NOT EXISTS (
-        SELECT 1 FROM visitor_numbers n WHERE n.website_id = $1 AND n.visitor_id = v.visitor_id)
+        SELECT 1 FROM visitor_numbers n
+        WHERE n.website_id = $1 AND n.visitor_id = v.visitor_id COLLATE "C")
 ), up AS (
     UPDATE stats_day_sites SET next_number = next_number + (SELECT count(*) FROM new)
     WHERE website_id = $1
