@@ -177,14 +177,16 @@ async def _pass(
 SEALER_LOCK = 1717990510
 
 
-async def seal_once(pool: asyncpg.Pool, retention_days: int) -> bool:
-    """A pass (``seal_all``) unless another process is running one; ``True`` when
-    work is left."""
+async def seal_once(
+    pool: asyncpg.Pool, retention_days: int, sites: list[str] | None = None
+) -> bool:
+    """A pass (``seal_all``, over every website or ``sites``) unless another process
+    is running one; ``True`` when work is left."""
     async with pool.acquire() as conn:
         if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", SEALER_LOCK):
             return False
         try:
-            return await seal_all(pool, retention_days)
+            return await seal_all(pool, retention_days, sites=sites)
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", SEALER_LOCK)
 

@@ -24,7 +24,7 @@ import pytest
 from db.queries import stats_days_store
 from resolvers.counters import STATS_DAY_READS
 from resolvers.ranges import midnight
-from resolvers.stats_days import SETTLE, forget_hints, seal_all
+from resolvers.stats_days import SEALER_LOCK, SETTLE, forget_hints, seal_all, seal_once
 from tests.conftest import gql
 from tests.reference.traffic import generate_traffic
 from tests.security_support import DELETE_VISITOR
@@ -230,3 +230,38 @@ async def test_new_zone_and_retention(
     old = await pool.fetchval("SELECT count(*) FROM visitor_numbers WHERE website_id = $1"
                               " AND last_day < $2", site, first)  # fmt: skip
     assert old == 0
+
+
+async def test_one_sealing_pass_at_a_time_and_hints(
+    app: Any, client: httpx.AsyncClient, admin_headers: dict[str, str], pool: asyncpg.Pool
+) -> None:
+    """While another process holds the sealer's lock a pass does nothing; a website
+    read once without stored days is sent to the scan until a pass has run."""
+    site, events = await _website(client, admin_headers, pool)
+    forget_hints()
+    query = dashboard_query(intervals=("DAY",), dimensions=(("COUNTRY", None),))
+    before = _reads("events")
+    await app.state.runtime.cache.invalidate(site)
+    await stats(client, admin_headers, site, query, Q_FROM, Q_TO, None)
+    first = _reads("events")
+    assert first > before
+    await app.state.runtime.cache.invalidate(site)
+    await stats(client, admin_headers, site, query, Q_FROM, Q_TO, None)
+    assert _reads("events") == first, "the second read went to the scan"
+
+    async with pool.acquire() as other:
+        await other.execute("SELECT pg_advisory_lock($1)", SEALER_LOCK)
+        try:
+            assert await seal_once(pool, 730, [site]) is False
+        finally:
+            await other.execute("SELECT pg_advisory_unlock($1)", SEALER_LOCK)
+    assert await pool.fetchval("SELECT count(*) FROM stats_days WHERE website_id = $1",
+                               site) == 0  # fmt: skip
+    while await seal_once(pool, 730, [site]):
+        pass
+    assert await pool.fetchval("SELECT count(*) FROM stats_days WHERE website_id = $1",
+                               site) > 0  # fmt: skip
+    before = _reads()
+    await _dashboard(app, client, admin_headers, site, events, Q_FROM, Q_TO, None,
+                     "America/New_York", ("DAY",), (("COUNTRY", None),))  # fmt: skip
+    assert _reads() > before
