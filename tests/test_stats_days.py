@@ -263,5 +263,5 @@ async def test_one_sealing_pass_at_a_time_and_hints(
                                site) > 0  # fmt: skip
     before = _reads()
     await _dashboard(app, client, admin_headers, site, events, Q_FROM, Q_TO, None,
-                     "America/New_York", ("DAY",), (("COUNTRY", None),))  # fmt: skip
+                     "America/New_York", ("DAY", "WEEK"), (("COUNTRY", None),))  # fmt: skip
     assert _reads() > before
