@@ -23,40 +23,34 @@ BEGIN
 END
 $$;
 
--- Events updated or deleted: their own days (inserted events come with their sessions).
-CREATE FUNCTION stats_days_mark_events() RETURNS trigger LANGUAGE plpgsql AS $$
+-- The days of the changed rows: from column TG_ARGV[0] to column TG_ARGV[1] of each
+-- (events updated or deleted: ts to ts; inserted events come with their sessions'
+-- upserts. Sessions inserted, updated or deleted: started_at to last_seen).
+CREATE FUNCTION stats_days_mark_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM stats_days_mark(array_agg(website_id), array_agg(lo), array_agg(hi))
-    FROM (SELECT website_id, min(ts) AS lo, max(ts) AS hi FROM changed
-          GROUP BY website_id, date_trunc('day', ts)) c;
-    RETURN NULL;
-END
-$$;
-
--- Sessions inserted, updated or deleted: every day from the start to the last event.
-CREATE FUNCTION stats_days_mark_sessions() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM stats_days_mark(array_agg(website_id), array_agg(lo), array_agg(hi))
-    FROM (SELECT website_id, min(started_at) AS lo, max(last_seen) AS hi FROM changed
-          GROUP BY website_id, date_trunc('day', started_at), date_trunc('day', last_seen)) c;
+    EXECUTE format(
+        'SELECT stats_days_mark(array_agg(website_id), array_agg(lo), array_agg(hi))
+         FROM (SELECT website_id, min(%1$I) AS lo, max(%2$I) AS hi FROM changed
+               GROUP BY website_id, date_trunc(''day'', %1$I), date_trunc(''day'', %2$I)) c',
+        TG_ARGV[0], TG_ARGV[1]);
     RETURN NULL;
 END
 $$;
 
 CREATE TRIGGER events_stats_days_delete AFTER DELETE ON events
-    REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION stats_days_mark_events();
+    REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION stats_days_mark_changed('ts', 'ts');
 CREATE TRIGGER events_stats_days_update_old AFTER UPDATE ON events
-    REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION stats_days_mark_events();
+    REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION stats_days_mark_changed('ts', 'ts');
 CREATE TRIGGER events_stats_days_update_new AFTER UPDATE ON events
-    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION stats_days_mark_events();
+    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION stats_days_mark_changed('ts', 'ts');
 CREATE TRIGGER sessions_stats_days_insert AFTER INSERT ON sessions
-    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION stats_days_mark_sessions();
+    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION stats_days_mark_changed('started_at', 'last_seen');
 CREATE TRIGGER sessions_stats_days_delete AFTER DELETE ON sessions
-    REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION stats_days_mark_sessions();
+    REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION stats_days_mark_changed('started_at', 'last_seen');
 CREATE TRIGGER sessions_stats_days_update_old AFTER UPDATE ON sessions
-    REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION stats_days_mark_sessions();
+    REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION stats_days_mark_changed('started_at', 'last_seen');
 CREATE TRIGGER sessions_stats_days_update_new AFTER UPDATE ON sessions
-    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION stats_days_mark_sessions();
+    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION stats_days_mark_changed('started_at', 'last_seen');
 
 -- TRUNCATE events (or sessions) leaves no day standing.
 CREATE FUNCTION stats_days_truncate() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -12,7 +12,6 @@ are sealed again on a later pass.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from datetime import UTC, datetime, timedelta
@@ -24,6 +23,7 @@ from db.queries.funnels import list_all
 from db.queries.table_stats import analyze, analyze_if_stale
 from resolvers.counters import FUNNEL_ROLLUP_LAG, FUNNEL_ROLLUP_STEPS
 from resolvers.funnel_report import spec_of
+from resolvers.pass_loop import pass_loop
 from resolvers.runtime import Runtime
 
 log = logging.getLogger("footfall.funnel_rollup")
@@ -106,15 +106,7 @@ async def _refresh_statistics(pool: asyncpg.Pool, sealed: int, built: int) -> No
 
 
 async def funnel_rollup_loop(rt: Runtime, interval: float = INTERVAL) -> None:
-    """Seal forever, the first pass ``STARTUP_DELAY`` seconds after start (a starting
-    process serves first); failures are logged and the loop goes on."""
-    await asyncio.sleep(STARTUP_DELAY)
-    while True:
-        more = False
-        try:
-            more = await seal_all(rt.pools.write, rt.retention_days)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("funnel rollup pass failed")
-        await asyncio.sleep(1.0 if more else interval)
+    """Seal forever (``pass_loop``), the first pass ``STARTUP_DELAY`` seconds after start."""
+    await pass_loop(lambda: seal_all(rt.pools.write, rt.retention_days),
+                    startup_delay=STARTUP_DELAY, interval=interval, log=log,
+                    what="funnel rollup")  # fmt: skip

@@ -16,7 +16,6 @@ again. Until then a dirty day is read from its events.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -31,6 +30,7 @@ from db.queries.stats_days_merge import Meta, merge
 from db.queries.stats_days_store import announce, days_to_seal, prune, seal_day
 from db.queries.table_stats import analyze_if_stale
 from resolvers.counters import STATS_DAY_READS
+from resolvers.pass_loop import pass_loop
 from resolvers.ranges import midnight
 from resolvers.runtime import Runtime
 
@@ -192,16 +192,7 @@ async def seal_once(
 
 
 async def day_rollup_loop(rt: Runtime, interval: float = INTERVAL) -> None:
-    """Seal forever, the first pass ``STARTUP_DELAY`` seconds after start; failures are
-    logged and the loop goes on."""
-    await asyncio.sleep(STARTUP_DELAY)
-    while True:
-        more = False
-        try:
-            more = await seal_once(rt.pools.write, rt.retention_days)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("stats day rollup pass failed")
-        await asyncio.sleep(1.0 if more else interval)
-
+    """Seal forever (``pass_loop``), the first pass ``STARTUP_DELAY`` seconds after start."""
+    await pass_loop(lambda: seal_once(rt.pools.write, rt.retention_days),
+                    startup_delay=STARTUP_DELAY, interval=interval, log=log,
+                    what="stats day rollup")  # fmt: skip

@@ -156,14 +156,20 @@ def _parts(plan: ScanPlan, p: Params, zone: str) -> Parts:
     return parts
 
 
-def build_scan(plan: ScanPlan) -> tuple[str, list[Any]]:
-    """The statement and its arguments for ``plan``."""
-    p = Params()
-    scopes = ", ".join(
+def scope_values(plan: ScanPlan, p: Params) -> str:
+    """``VALUES`` rows (website_id, lo, hi, scope number from 1, main, events) of the
+    plan's scopes."""
+    return ", ".join(
         f"({p.add(s.website_id, '::text')}, {p.add(s.lo, '::timestamptz')},"
         f" {p.add(s.hi, '::timestamptz')}, {i}, {s.main}, {s.events})"
         for i, s in enumerate(plan.scopes, start=1)
     )
+
+
+def build_scan(plan: ScanPlan) -> tuple[str, list[Any]]:
+    """The statement and its arguments for ``plan``."""
+    p = Params()
+    scopes = scope_values(plan, p)
     zone = p.add(plan.zone, "::text") if plan.intervals else ""
     parts = _parts(plan, p, zone)
     session_filters = [f for f in plan.filters if f.on_session]

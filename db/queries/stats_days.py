@@ -29,7 +29,7 @@ from db.queries.dimensions import (
     grouped,
     session_value_sql,
 )
-from db.queries.stats import ScanPlan, bucket_sql
+from db.queries.stats import ScanPlan, bucket_sql, scope_values
 from db.tracing import tag
 
 #: The dimensions a stored day holds (PROPERTY is answered by the scan).
@@ -172,11 +172,7 @@ def read_sql(plan: ScanPlan) -> tuple[str, list[Any]]:
     and its number of usable days (``code``). Days are usable when stored, not dirty
     and, for a plan with intervals, stored in the plan's zone."""
     p = Params()
-    scopes = ", ".join(
-        f"({p.add(s.website_id, '::text')}, {p.add(s.lo, '::timestamptz')},"
-        f" {p.add(s.hi, '::timestamptz')}, {i}, {s.main}, {s.events})"
-        for i, s in enumerate(plan.scopes, start=1)
-    )
+    scopes = scope_values(plan, p)
     zone = p.add(plan.zone, "::text") if plan.intervals else "NULL::text"
     sets = Sets(
         buckets=list(enumerate(plan.intervals, start=1)),
