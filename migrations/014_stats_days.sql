@@ -53,6 +53,26 @@ CREATE TABLE stats_day_values (
     FOREIGN KEY (website_id, day) REFERENCES stats_days (website_id, day) ON DELETE CASCADE
 );
 
+-- The day's summary per hour from its start (the last hour ends at the day's end; empty
+-- hours included), so that a range starting or ending inside a stored day on a full
+-- hour — the previous period across a change of offset starts at 01:00 or 23:00 — reads
+-- its summary from the hours instead of the events.
+CREATE TABLE stats_day_hours (
+    website_id text NOT NULL,
+    day        date NOT NULL,
+    lo         timestamptz NOT NULL,
+    hi         timestamptz NOT NULL,
+    visitors   bytea NOT NULL,
+    pageviews  bigint NOT NULL,
+    events     bigint NOT NULL,
+    visits     bigint NOT NULL,
+    bounces    bigint NOT NULL,
+    duration   bigint NOT NULL,
+    spv        bigint NOT NULL,
+    PRIMARY KEY (website_id, day, lo),
+    FOREIGN KEY (website_id, day) REFERENCES stats_days (website_id, day) ON DELETE CASCADE
+);
+
 -- Dense per-website visitor numbers for the bitmaps. last_day: the latest stored day
 -- the visitor has events on (numbers whose last day left the retention are removed).
 CREATE TABLE visitor_numbers (

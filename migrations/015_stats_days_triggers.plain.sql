@@ -55,7 +55,7 @@ CREATE TRIGGER sessions_stats_days_update_new AFTER UPDATE ON sessions
 -- TRUNCATE events (or sessions) leaves no day standing.
 CREATE FUNCTION stats_days_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    TRUNCATE stats_day_values, stats_days, visitor_numbers, stats_day_dirty;
+    TRUNCATE stats_day_values, stats_day_hours, stats_days, visitor_numbers, stats_day_dirty;
     DELETE FROM stats_day_sites;
     RETURN NULL;
 END

@@ -13,6 +13,7 @@ go with their visitors' numbers.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,6 +23,10 @@ import httpx
 import pytest
 
 from db.queries import stats_days_store
+from db.queries.stats import DimensionSpec, ScanPlan, ScanRow, ScanScope
+from db.queries.stats import scan as scan_sql
+from db.queries.stats_days import read
+from db.queries.stats_days_merge import merge
 from resolvers.counters import STATS_DAY_READS
 from resolvers.ranges import midnight
 from resolvers.stats_days import SEALER_LOCK, SETTLE, forget_hints, seal_all, seal_once
@@ -270,3 +275,41 @@ async def test_one_sealing_pass_at_a_time_and_hints(
     await _dashboard(app, client, admin_headers, site, events, Q_FROM, Q_TO, None,
                      "America/New_York", ("DAY", "WEEK"), (("COUNTRY", None),))  # fmt: skip
     assert _reads() > before
+
+
+async def test_hours_of_stored_days_answer_summaries(
+    app: Any, client: httpx.AsyncClient, admin_headers: dict[str, str], pool: asyncpg.Pool,
+    sealed_site: tuple[str, list],
+) -> None:  # fmt: skip
+    """A range starting or ending on a full hour inside stored days reads the summary of
+    those days' hours — the previous period across New York's fall-back starts at 23:00
+    — and equals the scan and the model; a scope that needs breakdowns reads the part
+    from events instead."""
+    site, events = sealed_site
+    start, end = Q_FROM.astimezone(UTC), Q_TO.astimezone(UTC)  # 7 days and an hour
+    previous = start - (end - start)
+    assert previous.astimezone(NY).hour == 23
+    since = previous - timedelta(days=365)
+    for scope, dims, hours in (
+        (ScanScope(site, previous, start), (), 1),
+        (ScanScope(site, start + timedelta(hours=5), end - timedelta(hours=3)), (), 19 + 21),
+        (ScanScope(site, previous, start), (DimensionSpec("COUNTRY", None, 0, 50),), 0),
+    ):  # fmt: skip
+        plan = ScanPlan((scope,), (), "America/New_York", ("DAY",), dims, since)
+        rows, meta = merge(plan, await read(pool, plan))
+        assert meta.hours == {0: hours}, (scope, dims)
+        scanned = await scan_sql(pool, plan)
+        assert _comparable(plan, rows) == _comparable(plan, scanned), (scope, dims)
+    ragged = (start + timedelta(hours=5), end - timedelta(hours=3))
+    await _dashboard(app, client, admin_headers, site, events, *ragged, None,
+                     "America/New_York", ("DAY", "WEEK"), ())  # fmt: skip
+
+
+def _comparable(plan: ScanPlan, rows: list[ScanRow]) -> list[ScanRow]:
+    """Sorted; rank and total only where they mean something (breakdown rows)."""
+    first = plan.first_dimension_code
+    out = [r if r.code >= first else replace(r, total=None, rank=1) for r in rows]
+    return sorted(out, key=lambda r: (r.scope, r.code, r.key or "", r.bucket or START))
+
+
+START = datetime(2000, 1, 1, tzinfo=UTC)

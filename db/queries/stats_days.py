@@ -64,6 +64,17 @@ class Sets:
     zone: str
 
 
+#: A bucket "interval" of the sealing statement only: hours from the piece's start
+#: (``date_bin``), so that a stored day's hours partition it whatever its offsets.
+PIECE_HOURS = "PIECE_HOURS"
+
+
+def _bucket(column: str, interval: str, zone: str) -> str:
+    if interval == PIECE_HOURS:
+        return f"date_bin('1 hour', {column}, g.lo)"
+    return bucket_sql(column, interval, zone)
+
+
 def groups_sql(sets: Sets) -> str:
     """CTEs ``la``, ``ld``, ``vn``, ``las``, ``lv`` and ``lg`` (the grouped rows) over
     pieces ``g(scope, website_id, lo, hi, want_main, want_events)``. The pieces' events
@@ -76,10 +87,10 @@ def groups_sql(sets: Sets) -> str:
     sdims = [(c, d) for c, d in sets.dims if d in SESSION_DIMENSIONS]
     edims = [(c, d) for c, d in sets.dims if d in EVENT_DIMENSIONS]
     b_names = [f"b{c}" for c, _ in sets.buckets]
-    la_cols = "".join(f", {bucket_sql('e.ts', i, sets.zone)} AS b{c}" for c, i in sets.buckets)
+    la_cols = "".join(f", {_bucket('e.ts', i, sets.zone)} AS b{c}" for c, i in sets.buckets)
     la_group = ", ".join(str(i) for i in range(1, 5 + len(b_names)))
     sv_cols = "".join(
-        f", {bucket_sql('s.started_at', i, sets.zone)} AS b{c}" for c, i in sets.buckets
+        f", {_bucket('s.started_at', i, sets.zone)} AS b{c}" for c, i in sets.buckets
     )
     sv_cols += "".join(f", {grouped(session_value_sql(d, 's'))} AS s{c}" for c, d in sdims)
     las_cols = "".join(f", {grouped(session_value_sql(d, 's'))} AS s{c}" for c, d in sdims)
@@ -168,9 +179,11 @@ def read_sql(plan: ScanPlan) -> tuple[str, list[Any]]:
     usable days inside each scope, summed per (``dim``, ``key``) — per day for the
     summary (``dim = ''``, with ``buckets``: the day's bucket per interval) — with
     their visitor sets (``bitmaps``), ``src = 'l'`` the grouped rows of the pieces of each scope
-    between them, ``src = 'z'`` one per scope with the website's stored zone (``dim``)
-    and its number of usable days (``code``). Days are usable when stored, not dirty
-    and, for a plan with intervals, stored in the plan's zone."""
+    between them, ``src = 'z'`` one per scope with the website's stored zone (``dim``),
+    its number of usable days (``code``) and of usable hours (``key``). Days are usable
+    when stored, not dirty and, for a plan with intervals, stored in the plan's zone; a
+    scope that needs only the summary (and buckets) also reads the hours of the usable
+    days it covers in part (summed per day, as ``dim = ''``)."""
     p = Params()
     scopes = scope_values(plan, p)
     zone = p.add(plan.zone, "::text") if plan.intervals else "NULL::text"
@@ -184,6 +197,13 @@ def read_sql(plan: ScanPlan) -> tuple[str, list[Any]]:
     events = "', '".join(sorted(EVENT_DIMENSIONS))
     # (a group of the summary is one day: its buckets; other groups have none)
     day_buckets = ", ".join(bucket_sql("min(d.lo)", i, zone) for i in plan.intervals)
+    hour_buckets = ", ".join(bucket_sql("min(h.lo)", i, zone) for i in plan.intervals)
+    # a scope may read a stored day's hours when it needs the summary (and buckets) only
+    session_sets = any(d.dimension not in EVENT_DIMENSIONS for d in plan.dimensions)
+    event_sets = any(d.dimension in EVENT_DIMENSIONS for d in plan.dimensions)
+    summary_only = (
+        f"(NOT z.want_main OR {not session_sets}) AND (NOT z.want_events OR {not event_sets})"
+    )
     sql = f"""
 WITH q AS NOT MATERIALIZED (
     SELECT * FROM (VALUES {scopes}) AS q(website_id, lo, hi, scope, want_main, want_events)
@@ -195,11 +215,22 @@ WITH q AS NOT MATERIALIZED (
     FROM z JOIN stats_days t ON t.website_id = z.website_id AND t.lo >= z.lo AND t.hi <= z.hi
     WHERE {zone_ok} AND NOT EXISTS (
         SELECT 1 FROM stats_day_dirty x WHERE x.website_id = t.website_id AND x.day = t.day)
+), h AS MATERIALIZED (
+    SELECT z.scope, z.website_id, z.want_main, z.want_events, z.lo AS slo, h.day, h.lo, h.hi,
+        h.visitors, h.pageviews, h.events, h.visits, h.bounces, h.duration, h.spv
+    FROM z JOIN stats_days t ON t.website_id = z.website_id AND t.lo < z.hi AND t.hi > z.lo
+        AND NOT (t.lo >= z.lo AND t.hi <= z.hi)
+    JOIN stats_day_hours h ON h.website_id = t.website_id AND h.day = t.day
+        AND h.lo >= z.lo AND h.hi <= z.hi
+    WHERE {summary_only} AND {zone_ok} AND NOT EXISTS (
+        SELECT 1 FROM stats_day_dirty x WHERE x.website_id = t.website_id AND x.day = t.day)
 ), g AS MATERIALIZED (
     SELECT scope, website_id, want_main, want_events, glo AS lo, ghi AS hi FROM (
         SELECT scope, website_id, want_main, want_events,
             coalesce(lag(hi) OVER (PARTITION BY scope ORDER BY lo), slo) AS glo, lo AS ghi
         FROM (SELECT scope, website_id, want_main, want_events, slo, lo, hi FROM d
+              UNION ALL
+              SELECT scope, website_id, want_main, want_events, slo, lo, hi FROM h
               UNION ALL
               SELECT scope, website_id, want_main, want_events, lo, hi, hi FROM z) u
     ) x
@@ -218,8 +249,14 @@ WHERE v.dim = ANY({dims})
     AND CASE WHEN v.dim IN ('{events}') THEN d.want_events ELSE d.want_main END
 GROUP BY d.scope, v.dim, v.key, CASE WHEN v.dim = '' THEN d.day END
 UNION ALL
+SELECT 'd', h.scope, NULL, '', '', NULL, ARRAY[{hour_buckets}]::timestamptz[],
+    array_agg(h.visitors), NULL, NULL, sum(h.pageviews)::bigint, sum(h.events)::bigint,
+    sum(h.visits)::bigint, sum(h.bounces)::bigint, sum(h.duration)::bigint, sum(h.spv)::bigint
+FROM h GROUP BY h.scope, h.day
+UNION ALL
 SELECT 'z', z.scope, (SELECT count(*) FROM d WHERE d.scope = z.scope)::int, z.site_zone,
-    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    (SELECT count(*) FROM h WHERE h.scope = z.scope)::text,
+    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 FROM z
 """
     return sql, p.values
@@ -246,7 +283,10 @@ class SiteState:
     todo: list[tuple[date, datetime, datetime, int | None]]
 
 
-SEAL_SETS = Sets(buckets=[], dims=list(enumerate(DAY_DIMENSIONS, start=1)), zone="NULL::text")
+#: Codes of the sealing statement: 0 the day, 1.. ``DAY_DIMENSIONS``, then its hours.
+HOURS_CODE = len(DAY_DIMENSIONS) + 1
+SEAL_SETS = Sets(buckets=[(HOURS_CODE, PIECE_HOURS)],
+                 dims=list(enumerate(DAY_DIMENSIONS, start=1)), zone="NULL::text")  # fmt: skip
 
 _NUMBER_SQL = """
 WITH v AS (
@@ -274,8 +314,8 @@ WITH g AS (
     SELECT 1 AS scope, $1::text AS website_id, $2::timestamptz AS lo, $3::timestamptz AS hi,
         true AS want_main, true AS want_events
 ), {groups_sql(SEAL_SETS).lstrip()}
-SELECT code, key, nums, ids, pv, ce, visits, bounces, duration, spv FROM lg
-WHERE code = 0 OR key IS NOT NULL
+SELECT code, key, bucket, nums, ids, pv, ce, visits, bounces, duration, spv FROM lg
+WHERE code IN (0, {HOURS_CODE}) OR key IS NOT NULL
 """
 
 
@@ -283,7 +323,8 @@ async def compute_day(
     conn: asyncpg.Connection, website_id: str, day: date, lo: datetime, hi: datetime
 ) -> list[asyncpg.Record]:
     """Number the day's new visitors, then its grouped rows (code 0: summary; code k:
-    ``DAY_DIMENSIONS[k - 1]``). Run inside the caller's REPEATABLE READ transaction."""
+    ``DAY_DIMENSIONS[k - 1]``; ``HOURS_CODE``: the summary per hour from ``lo``, by
+    ``bucket``). Run inside the caller's REPEATABLE READ transaction."""
     await conn.execute(_NUMBER_SQL, website_id, lo, hi, day)
     rows: list[asyncpg.Record] = await conn.fetch(tag(_SEAL_SQL), website_id, lo, hi)
     return rows

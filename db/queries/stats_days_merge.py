@@ -41,10 +41,11 @@ class _Acc:
 
 @dataclass
 class Meta:
-    """Per scope (index in the plan): the website's stored zone and usable days."""
+    """Per scope (index in the plan): the website's stored zone, usable days and hours."""
 
     zones: dict[int, str | None] = field(default_factory=dict)
     days: dict[int, int] = field(default_factory=dict)
+    hours: dict[int, int] = field(default_factory=dict)
 
 
 _SUMS = ("pv", "ce", "visits", "bounces", "duration", "spv")
@@ -65,6 +66,7 @@ def merge(plan: ScanPlan, records: list[Any]) -> tuple[list[ScanRow], Meta]:
         scope = int(r["scope"]) - 1
         if r["src"] == "z":
             meta.zones[scope], meta.days[scope] = r["dim"], int(r["code"])
+            meta.hours[scope] = int(r["key"])
             continue
         if r["src"] == "l":
             acc = accs[(scope, int(r["code"]), r["key"], r["bucket"])]

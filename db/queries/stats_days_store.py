@@ -12,13 +12,13 @@ the mark (a newer ``seq``), so the day stays unusable until a later pass.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import asyncpg
 from pyroaring import BitMap
 
-from db.queries.stats_days import DAY_DIMENSIONS, compute_day
+from db.queries.stats_days import DAY_DIMENSIONS, HOURS_CODE, compute_day
 
 WRITERS_LOCK = 1717990509
 
@@ -75,24 +75,35 @@ async def prune(pool: asyncpg.Pool, website_id: str, first: date) -> None:
                            website_id, first)  # fmt: skip
 
 
-def _merged(rows: list[asyncpg.Record]) -> list[tuple[Any, ...]]:
-    """The day's value rows (dim, key, bitmap, counts) from the grouped rows."""
+def _merged(
+    rows: list[asyncpg.Record], lo: datetime, hi: datetime
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The day's value rows (dim, key, bitmap, counts) and hour rows (lo, hi, bitmap,
+    counts: every hour from ``lo``, the last one cut at ``hi``, empty ones included)
+    from the grouped rows."""
     acc: dict[tuple[int, str], list[Any]] = defaultdict(lambda: [BitMap(), 0, 0, 0, 0, 0, 0])
+    hours: dict[datetime, list[Any]] = defaultdict(lambda: [BitMap(), 0, 0, 0, 0, 0, 0])
     for r in rows:
-        a = acc[(int(r["code"]), r["key"] or "")]
+        a = hours[r["bucket"]] if r["code"] == HOURS_CODE else acc[(int(r["code"]), r["key"] or "")]
         if r["nums"]:
             a[0].update(r["nums"])
         assert not r["ids"], "every visitor of a sealed day has a number"
         for i, col in enumerate(("pv", "ce", "visits", "bounces", "duration", "spv"), start=1):
             a[i] += r[col] or 0
-    for a in acc.values():
+    for a in [*acc.values(), *hours.values()]:
         a[0].run_optimize()  # a day's new visitors have consecutive numbers
-    return [
+    values = [
         ("" if code == 0 else DAY_DIMENSIONS[code - 1], key, a[0].serialize(), *a[1:])
         for (code, key), a in acc.items()
     ]
+    starts = [lo + timedelta(hours=i) for i in range(int((hi - lo) / timedelta(hours=1)) + 1)]
+    starts = [t for t in starts if t < hi]
+    spans = zip(starts, [*starts[1:], hi], strict=True)
+    return values, [(a, b, (h := hours[a])[0].serialize(), *h[1:]) for a, b in spans]
 
 
+HOUR_COLUMNS = ("website_id", "day", "lo", "hi", "visitors", "pageviews", "events",
+                "visits", "bounces", "duration", "spv")  # fmt: skip
 VALUE_COLUMNS = ("website_id", "day", "dim", "key", "visitors", "pageviews", "events",
                  "visits", "bounces", "duration", "spv")  # fmt: skip
 
@@ -108,7 +119,7 @@ async def seal_day(
                 seq = await conn.fetchval(
                     "SELECT seq FROM stats_day_dirty WHERE website_id = $1 AND day = $2",
                     website_id, day)  # fmt: skip
-                values = _merged(await compute_day(conn, website_id, day, lo, hi))
+                values, hours = _merged(await compute_day(conn, website_id, day, lo, hi), lo, hi)
                 await conn.execute("DELETE FROM stats_days WHERE website_id = $1 AND day = $2",
                                    website_id, day)  # fmt: skip
                 await conn.execute(
@@ -117,6 +128,9 @@ async def seal_day(
                 await conn.copy_records_to_table(
                     "stats_day_values", columns=VALUE_COLUMNS,
                     records=[(website_id, day, *v) for v in values])  # fmt: skip
+                await conn.copy_records_to_table(
+                    "stats_day_hours", columns=HOUR_COLUMNS,
+                    records=[(website_id, day, *h) for h in hours])  # fmt: skip
                 if seq is not None:
                     await conn.execute(
                         "DELETE FROM stats_day_dirty WHERE website_id = $1 AND day = $2"
