@@ -1,0 +1,105 @@
+"""Review of the day rollup (migration 014): cases where it must equal the model or the
+scan, found wrong in review."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import httpx
+import pytest
+
+from resolvers.ranges import midnight
+from tests.reference.traffic import generate_traffic
+from tests.stats_support import import_events
+from tests.test_stats_days import DIMS, INTERVALS, _dashboard, _reads, _seal
+from tests.test_stats_model import DOMAIN
+
+
+async def _zone_site(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], pool: asyncpg.Pool, zone: str,
+    start: datetime, end: datetime, straddle: list[datetime], seed: int = 7,
+) -> tuple[str, list]:  # fmt: skip
+    site = f"review-{uuid.uuid4().hex[:8]}"
+    await pool.execute("INSERT INTO websites (id, domain, timezone) VALUES ($1, $2, $3)",
+                       site, DOMAIN, zone)  # fmt: skip
+    events = generate_traffic(seed, site, DOMAIN, start, end, n_visitors=60, straddle=straddle,
+                              include_session_markers=True)  # fmt: skip
+    await import_events(client, admin_headers, site, events)
+    return site, events
+
+
+@pytest.mark.parametrize(("zone", "day"), [
+    ("America/Santiago", date(2026, 9, 6)),  # midnight skipped (00:00 -> 01:00)
+    ("Asia/Beirut", date(2026, 10, 25)),  # 00:00 -> 23:00 the day before
+    ("America/Havana", date(2026, 3, 8)),
+])  # fmt: skip
+async def test_dst_at_midnight_matches_the_model(
+    app: Any, client: httpx.AsyncClient, admin_headers: dict[str, str], pool: asyncpg.Pool,
+    zone: str, day: date,
+) -> None:  # fmt: skip
+    tz = ZoneInfo(zone)
+    q_from, q_to = midnight(day - timedelta(days=3), tz), midnight(day + timedelta(days=4), tz)
+    site, events = await _zone_site(
+        client, admin_headers, pool, zone, q_from - timedelta(days=8), q_to + timedelta(days=2),
+        [midnight(day + timedelta(days=i), tz) for i in range(-3, 4)])  # fmt: skip
+    await _seal(pool, site)
+    stored = await pool.fetch("SELECT day, lo, hi FROM stats_days WHERE website_id = $1"
+                              " ORDER BY day", site)  # fmt: skip
+    assert stored
+    for r in stored:
+        assert r["lo"] == midnight(r["day"], tz) and r["hi"] == midnight(r["day"] + timedelta(days=1), tz)
+    before = _reads()
+    await _dashboard(app, client, admin_headers, site, events, q_from, q_to, None, zone)
+    assert _reads() > before
+    ragged = (q_from + timedelta(hours=5), q_to - timedelta(hours=3))
+    await _dashboard(app, client, admin_headers, site, events, *ragged, "UTC", "UTC", (), DIMS)
+
+
+async def _copy_rows(pool: asyncpg.Pool, site: str, payloads: list[dict[str, Any]]) -> list[tuple]:
+    """EventRows (db.writer.EVENT_COLUMNS) of stored events, re-identified as ``payloads``
+    say (keys id, visitor_id, session_id; ``of``: the stored event's id)."""
+    from db.writer import EVENT_COLUMNS
+
+    rows = []
+    for p in payloads:
+        r = await pool.fetchrow(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events"
+                                " WHERE website_id = $1 AND id = $2::uuid", site, p["of"])  # fmt: skip
+        row = dict(r)
+        row.update(id=uuid.UUID(p["id"]), visitor_id=p["visitor_id"], session_id=p["session_id"])
+        rows.append(tuple(row[c] for c in EVENT_COLUMNS))
+    return rows
+
+
+async def test_a_write_before_the_first_pass_is_not_lost(
+    app: Any, client: httpx.AsyncClient, admin_headers: dict[str, str], pool: asyncpg.Pool,
+) -> None:  # fmt: skip
+    """A write open while a website is sealed for the first time: the trigger took no
+    writers' lock (the website had no stats_day_sites row yet), so the sealer did not
+    wait for it and stored its day without the write, clean."""
+    import asyncio
+
+    from db.writer import write_rows
+
+    zone = "America/New_York"
+    tz = ZoneInfo(zone)
+    day = date(2026, 11, 2)
+    q_from, q_to = midnight(day - timedelta(days=2), tz), midnight(day + timedelta(days=3), tz)
+    site, events = await _zone_site(client, admin_headers, pool, zone,
+                                    q_from - timedelta(days=2), q_to + timedelta(days=1), [])  # fmt: skip
+    src = next(e for e in events if e["event_type"] == "pageview"
+               and datetime.fromisoformat(e["timestamp"]).astimezone(tz).date() == day)  # fmt: skip
+    extra = {**src, "id": str(uuid.uuid4()), "visitor_id": "open-writer", "session_id": "open-w"}
+    rows = await _copy_rows(pool, site, [{**extra, "of": src["id"]}])
+    async with pool.acquire() as conn:
+        tr = conn.transaction()
+        await tr.start()
+        await write_rows(conn, rows)
+        sealing = asyncio.ensure_future(_seal(pool, site))
+        await asyncio.sleep(3)  # the pass runs (or, correctly, waits for this write)
+        await tr.commit()
+    await sealing
+    await _dashboard(app, client, admin_headers, site, [*events, extra], q_from, q_to, None, zone)
