@@ -3,6 +3,7 @@ scan, found wrong in review."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -80,8 +81,6 @@ async def test_a_write_before_the_first_pass_is_not_lost(
     """A write open while a website is sealed for the first time: the trigger took no
     writers' lock (the website had no stats_day_sites row yet), so the sealer did not
     wait for it and stored its day without the write, clean."""
-    import asyncio
-
     from db.writer import write_rows
 
     zone = "America/New_York"
@@ -103,3 +102,50 @@ async def test_a_write_before_the_first_pass_is_not_lost(
         await tr.commit()
     await sealing
     await _dashboard(app, client, admin_headers, site, [*events, extra], q_from, q_to, None, zone)
+
+
+@pytest.mark.parametrize("mutation", ["delete", "anonymize"])
+async def test_a_visitor_erased_while_their_day_is_computed_leaves_no_number(
+    app: Any, client: httpx.AsyncClient, admin_headers: dict[str, str], pool: asyncpg.Pool,
+    monkeypatch: pytest.MonkeyPatch, mutation: str,
+) -> None:  # fmt: skip
+    """deleteVisitorData / anonymizeVisitorData commits after the sealer's snapshot of a
+    day the visitor has events on and no number yet: the sealer numbered them from its
+    snapshot after the erasure had deleted their (absent) number, so their visitor id
+    stayed in visitor_numbers (until retention), with nothing left to remove it."""
+    from db.queries import stats_days_store
+    from tests.conftest import gql
+    from tests.security_support import ANONYMIZE_VISITOR, DELETE_VISITOR
+
+    zone = "America/New_York"
+    tz = ZoneInfo(zone)
+    day = date(2026, 11, 2)
+    lo, hi = midnight(day, tz), midnight(day + timedelta(days=1), tz)
+    site, events = await _zone_site(client, admin_headers, pool, zone, lo, hi, [])
+    gone = next(e["visitor_id"] for e in events if e["event_type"] == "pageview")
+    await stats_days_store.announce(pool, site, zone, hi)
+    compute = stats_days_store.compute_day
+
+    query, name = ((DELETE_VISITOR, "deleteVisitorData") if mutation == "delete"
+                   else (ANONYMIZE_VISITOR, "anonymizeVisitorData"))  # fmt: skip
+    erasing: list[asyncio.Future[Any]] = []
+
+    async def erase_then_compute(*args: Any) -> Any:
+        # the sealer's snapshot is taken; the erasure runs now (and commits, unless it
+        # waits for the sealer)
+        erasing.append(asyncio.ensure_future(gql(
+            client, query, {"i": {"websiteId": site, "visitorId": gone}}, admin_headers)))
+        await asyncio.sleep(1.5)
+        return await compute(*args)
+
+    monkeypatch.setattr(stats_days_store, "compute_day", erase_then_compute)
+    await stats_days_store.seal_day(pool, site, day, lo, hi)
+    monkeypatch.undo()
+    res = await erasing[0]
+    assert res["data"][name]["userErrors"] == [], res
+    assert await pool.fetchval("SELECT count(*) FROM visitor_numbers WHERE website_id = $1"
+                               " AND visitor_id = $2", site, gone) == 0  # fmt: skip
+    # and the day is read right (dirty, or stored again)
+    await _seal(pool, site)
+    assert await pool.fetchval("SELECT count(*) FROM visitor_numbers WHERE website_id = $1"
+                               " AND visitor_id = $2", site, gone) == 0  # fmt: skip
