@@ -116,6 +116,11 @@ async def seal_day(
     async with pool.acquire() as conn:
         try:
             async with conn.transaction(isolation="repeatable_read"):
+                # the website's row first: an erasure committed after this snapshot
+                # (db/queries/privacy.py) makes this fail, a later one waits for it
+                # (NO KEY: writers marking days hold KEY SHARE locks on the row)
+                await conn.execute("SELECT 1 FROM stats_day_sites WHERE website_id = $1"
+                                   " FOR NO KEY UPDATE", website_id)  # fmt: skip
                 seq = await conn.fetchval(
                     "SELECT seq FROM stats_day_dirty WHERE website_id = $1 AND day = $2",
                     website_id, day)  # fmt: skip
