@@ -4,9 +4,11 @@
 CREATE FUNCTION stats_days_mark(sites text[], los timestamptz[], his timestamptz[])
 RETURNS void LANGUAGE plpgsql SET jit = off AS $$
 BEGIN
+    -- every website written, not only those with a row yet: a website's first pass
+    -- inserts its row and then waits for the writes that read no bound
     PERFORM pg_advisory_xact_lock_shared(1717990509, hashtext(w.website_id))
-    FROM (SELECT DISTINCT website_id FROM stats_day_sites
-          WHERE website_id = ANY(sites) ORDER BY 1) w;
+    FROM (SELECT DISTINCT website_id FROM unnest(sites) AS s (website_id)
+          WHERE website_id IS NOT NULL ORDER BY 1) w;
     INSERT INTO stats_day_dirty AS d (website_id, day, seq)
     SELECT x.website_id, x.day, nextval('stats_day_dirty_seq')
     FROM (

@@ -84,6 +84,10 @@ async def update(
 async def delete(conn: asyncpg.Connection, website_id: str, actor: str) -> bool:
     """Delete a website and all its data in one transaction, audited."""
     async with translated(), conn.transaction():
+        # the day rollup's row of the website first, as a sealing transaction takes it
+        # (db/queries/stats_days_store.seal_day): one waits for the other, no deadlock
+        await conn.execute("SELECT 1 FROM stats_day_sites WHERE website_id = $1"
+                           " FOR NO KEY UPDATE", website_id)  # fmt: skip
         n_events = await conn.fetchval(
             "WITH d AS (DELETE FROM events WHERE website_id = $1 RETURNING 1)"
             " SELECT count(*) FROM d",
