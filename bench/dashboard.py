@@ -45,6 +45,7 @@ import httpx
 
 from bench.common import Server, table
 from bench.dataset import LARGEST, LARGEST_TZ, Dataset, ensure
+from db.pool import create_pool
 from graph.auth import create_token
 from graph.settings import Secret, Settings
 from resolvers.ranges import preset_range
@@ -310,7 +311,7 @@ async def store_days(dsn: str) -> float:
     """Seconds to bring the day rollup up to date (what the server's sealer does in the
     background; a new dataset takes minutes, later runs only the days since)."""
     t0 = time.perf_counter()
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
+    pool = await create_pool(dsn, max_size=2, statement_timeout=3600)  # the service's settings
     try:
         while await seal_all(pool, Settings().retention_days, budget=600):
             pass
