@@ -144,7 +144,7 @@ async def seal_all(
                 log.exception("analysing %s failed", table)
 
 
-DAY_TABLES = ("visitor_numbers", "stats_days", "stats_day_values")
+DAY_TABLES = ("visitor_numbers", "stats_days", "stats_day_values", "stats_day_hours")
 
 
 async def _pass(
@@ -156,16 +156,14 @@ async def _pass(
         site, zone = row["id"], ZoneInfo(row["timezone"])
         end = (now - SETTLE).astimezone(zone).date()  # the first day not stored
         sealing_to = midnight(end, zone)
-        first = (now - timedelta(days=retention_days)).astimezone(zone).date() + timedelta(days=1)
-        if row["first"] is not None:
-            first = max(first, row["first"].astimezone(zone).date())
+        kept = (now - timedelta(days=retention_days)).astimezone(zone).date() + timedelta(days=1)
+        first = kept if row["first"] is None else max(kept, row["first"].astimezone(zone).date())
         if _complete(row, sealing_to, first, end):
             continue
         await announce(pool, site, row["timezone"], sealing_to)
-        await prune(pool, site, (now - timedelta(days=retention_days)).astimezone(zone).date()
-                    + timedelta(days=1))  # fmt: skip
+        await prune(pool, site, kept)
         if row["first"] is not None:
-            for day, _ in await days_to_seal(pool, site, first, end):
+            for day in await days_to_seal(pool, site, first, end):
                 if time.monotonic() > deadline:
                     return True
                 lo, hi = midnight(day, zone), midnight(day + timedelta(days=1), zone)

@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 
 from db.errors import translated
+from db.queries.stats_days_store import HOLD_DAYS_SQL
 
 _COUNT = "WITH d AS ({}) SELECT count(*) FROM d"
 _EVENT_COLS = (
@@ -40,11 +41,6 @@ async def _audit(conn: asyncpg.Connection, actor: str, action: str, site: str | 
 # is used before it is computed again); a website's whole data takes its days along.
 _FORGET_NUMBER = "DELETE FROM visitor_numbers WHERE website_id = $1 AND visitor_id = $2"
 _FORGET_DAYS = "DELETE FROM stats_day_sites WHERE website_id = $1"
-# First of all, a new version of the website's row: a sealing transaction (which locks
-# that row first, stats_days_store.seal_day) whose snapshot predates this erasure then
-# fails instead of numbering the erased visitors again after their numbers went, and one
-# that holds the row is waited for (its numbers are then visible to _FORGET_NUMBER).
-_HOLD_DAYS = "UPDATE stats_day_sites SET next_number = next_number WHERE website_id = $1"
 
 
 async def delete_visitor(
@@ -52,7 +48,7 @@ async def delete_visitor(
 ) -> dict[str, int]:
     """Delete one visitor's events and sessions of one website; counts of rows deleted."""
     async with translated(), pool.acquire() as conn, conn.transaction():
-        await conn.execute(_HOLD_DAYS, website_id)
+        await conn.execute(HOLD_DAYS_SQL, website_id)
         events = await conn.fetchval(
             _COUNT.format("DELETE FROM events WHERE website_id = $1 AND visitor_id = $2"
                           " RETURNING 1"), website_id, visitor_id)  # fmt: skip
@@ -100,7 +96,7 @@ async def delete_website_data(
     totals = {"events": 0, "sessions": 0, "funnels": 0}
     async with translated(), pool.acquire() as conn, conn.transaction():
         for site in website_ids:
-            await conn.execute(_HOLD_DAYS, site)
+            await conn.execute(HOLD_DAYS_SQL, site)
             counts = {
                 table: int(await conn.fetchval(_COUNT.format(
                     f"DELETE FROM {table} WHERE website_id = $1 RETURNING 1"), site))
@@ -141,7 +137,7 @@ async def anonymize(
     totals = {"events": 0, "sessions": 0}
     async with translated(), pool.acquire() as conn, conn.transaction():
         for site in website_ids:
-            await conn.execute(_HOLD_DAYS, site)
+            await conn.execute(HOLD_DAYS_SQL, site)
             counts = {
                 table: int(await conn.fetchval(_COUNT.format(
                     f"UPDATE {table} SET {sets} WHERE {rows} RETURNING 1"), site, *args))

@@ -2,7 +2,7 @@
 events around them, and one day computed for storing.
 
 A *piece* is a website and a half-open UTC range whose events and sessions are read
-directly. ``GROUPS_SQL`` turns the pieces ``g`` into rows per (scope, set code, key,
+directly. ``groups_sql`` turns the pieces ``g`` into rows per (scope, set code, key,
 bucket): the visitor numbers seen (``nums``; ``visitor_numbers``), the visitor ids that
 have no number yet (``ids``), page views and custom events by event time, and visits,
 bounces, summed duration (microseconds, so that sums are exact) and their page views (``spv``) of the sessions
@@ -34,6 +34,8 @@ from db.tracing import tag
 
 #: The dimensions a stored day holds (PROPERTY is answered by the scan).
 DAY_DIMENSIONS = tuple(sorted(SESSION_DIMENSIONS)) + ("EVENT", "PAGE")
+#: The summed columns of the grouped rows, in storing order.
+SUMS = ("pv", "ce", "visits", "bounces", "duration", "spv")
 #: Intervals whose buckets are unions of whole local days.
 DAY_INTERVALS = frozenset({"DAY", "WEEK", "MONTH"})
 
@@ -169,10 +171,6 @@ lg (scope, code, key, bucket, nums, ids, pv, ce, visits, bounces, duration, spv)
 )"""
 
 
-ROW_COLUMNS = ("src", "scope", "code", "dim", "key", "bucket", "buckets", "bitmaps", "nums",
-               "ids", "pv", "ce", "visits", "bounces", "duration", "spv")  # fmt: skip
-
-
 def read_sql(plan: ScanPlan) -> tuple[str, list[Any]]:
     """One statement for ``plan`` (no filters, dimensions in ``DAY_DIMENSIONS``,
     intervals in ``DAY_INTERVALS``): rows ``src = 'd'`` are the stored values of the
@@ -210,20 +208,22 @@ WITH q AS NOT MATERIALIZED (
 ), z AS MATERIALIZED (
     SELECT q.*, w.zone AS site_zone
     FROM q LEFT JOIN stats_day_sites w ON w.website_id = q.website_id
-), d AS MATERIALIZED (
-    SELECT z.scope, z.website_id, z.want_main, z.want_events, z.lo AS slo, t.day, t.lo, t.hi
-    FROM z JOIN stats_days t ON t.website_id = z.website_id AND t.lo >= z.lo AND t.hi <= z.hi
+), u AS MATERIALIZED (
+    -- the usable days overlapping each scope
+    SELECT z.scope, z.website_id, z.want_main, z.want_events, z.lo AS slo,
+        t.lo >= z.lo AND t.hi <= z.hi AS inside, t.day, t.lo, t.hi
+    FROM z JOIN stats_days t ON t.website_id = z.website_id AND t.lo < z.hi AND t.hi > z.lo
     WHERE {zone_ok} AND NOT EXISTS (
         SELECT 1 FROM stats_day_dirty x WHERE x.website_id = t.website_id AND x.day = t.day)
+), d AS MATERIALIZED (
+    SELECT scope, website_id, want_main, want_events, slo, day, lo, hi FROM u WHERE inside
 ), h AS MATERIALIZED (
-    SELECT z.scope, z.website_id, z.want_main, z.want_events, z.lo AS slo, h.day, h.lo, h.hi,
+    SELECT u.scope, u.website_id, u.want_main, u.want_events, u.slo, h.day, h.lo, h.hi,
         h.visitors, h.pageviews, h.events, h.visits, h.bounces, h.duration, h.spv
-    FROM z JOIN stats_days t ON t.website_id = z.website_id AND t.lo < z.hi AND t.hi > z.lo
-        AND NOT (t.lo >= z.lo AND t.hi <= z.hi)
-    JOIN stats_day_hours h ON h.website_id = t.website_id AND h.day = t.day
+    FROM u JOIN z ON z.scope = u.scope
+    JOIN stats_day_hours h ON h.website_id = u.website_id AND h.day = u.day
         AND h.lo >= z.lo AND h.hi <= z.hi
-    WHERE {summary_only} AND {zone_ok} AND NOT EXISTS (
-        SELECT 1 FROM stats_day_dirty x WHERE x.website_id = t.website_id AND x.day = t.day)
+    WHERE NOT u.inside AND {summary_only}
 ), g AS MATERIALIZED (
     SELECT scope, website_id, want_main, want_events, glo AS lo, ghi AS hi FROM (
         SELECT scope, website_id, want_main, want_events,
@@ -271,16 +271,6 @@ async def read(pool: asyncpg.Pool, plan: ScanPlan) -> list[asyncpg.Record]:
 
 
 # --------------------------------------------------------------------------- sealing
-
-
-@dataclass(frozen=True)
-class SiteState:
-    """A website's stored zone and sealing bound, and the days to compute (newest
-    first: missing or dirty days from ``first`` up to the bound, with their seq)."""
-
-    zone: str
-    sealing_to: datetime
-    todo: list[tuple[date, datetime, datetime, int | None]]
 
 
 #: Codes of the sealing statement: 0 the day, 1.. ``DAY_DIMENSIONS``, then its hours.

@@ -5,8 +5,8 @@ cannot tell the two apart.
 Per (scope, set code, key, bucket) the stored days' visitor sets and the pieces'
 visitor numbers are united (roaring bitmaps), visitor ids without a number (seen only
 after the last sealing, so in no stored day) are counted apart; every other number is
-a sum (durations in microseconds: exact). Breakdown rows are ranked by visitors descending, then key in code-point order
-(``COLLATE "C"``), rows without visitors left out, as the scan ranks them.
+a sum (durations in microseconds: exact). Breakdown rows are ranked by visitors
+descending, then key in code-point order (``COLLATE "C"``), rows without visitors left out, as the scan ranks them.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pyroaring import BitMap
 
 from db.queries.dimensions import EVENT_DIMENSIONS
 from db.queries.stats import ScanPlan, ScanRow
+from db.queries.stats_days import SUMS
 
 Group = tuple[int, int, str | None, datetime | None]  # scope, code, key, bucket
 
@@ -48,11 +49,8 @@ class Meta:
     hours: dict[int, int] = field(default_factory=dict)
 
 
-_SUMS = ("pv", "ce", "visits", "bounces", "duration", "spv")
-
-
 def _add(acc: _Acc, r: Any) -> None:
-    for i, col in enumerate(_SUMS):
+    for i, col in enumerate(SUMS):
         acc.sums[i] += r[col] or 0
 
 

@@ -18,9 +18,17 @@ from typing import Any
 import asyncpg
 from pyroaring import BitMap
 
-from db.queries.stats_days import DAY_DIMENSIONS, HOURS_CODE, compute_day
+from db.queries.stats_days import DAY_DIMENSIONS, HOURS_CODE, SUMS, compute_day
 
 WRITERS_LOCK = 1717990509
+HOUR = timedelta(hours=1)
+
+#: Erasures and website deletions run this first: a new version of the website's row.
+#: A sealing transaction locks that row first (``seal_day``), so one whose snapshot
+#: predates the erasure fails instead of numbering erased visitors again after their
+#: numbers went, one that holds the row is waited for (its numbers are then visible to
+#: the erasure), and the two never deadlock.
+HOLD_DAYS_SQL = "UPDATE stats_day_sites SET next_number = next_number WHERE website_id = $1"
 
 _ANNOUNCE_SQL = """
 INSERT INTO stats_day_sites AS w (website_id, zone, sealing_to) VALUES ($1, $2, $3)
@@ -31,7 +39,7 @@ ON CONFLICT (website_id) DO UPDATE SET
 """
 
 _TODO_SQL = """
-SELECT g.day::date AS day, x.seq, t.day IS NULL AS missing
+SELECT g.day::date AS day
 FROM generate_series($2::date, $3::date - 1, interval '1 day') AS g (day)
 LEFT JOIN stats_days t ON t.website_id = $1 AND t.day = g.day::date
 LEFT JOIN stats_day_dirty x ON x.website_id = $1 AND x.day = g.day::date
@@ -56,12 +64,9 @@ async def announce(pool: asyncpg.Pool, website_id: str, zone: str, sealing_to: d
                                WRITERS_LOCK, website_id)  # fmt: skip
 
 
-async def days_to_seal(
-    pool: asyncpg.Pool, website_id: str, first: date, end: date
-) -> list[tuple[date, int | None]]:
-    """Days in [first, end) that are missing or dirty, newest first, with the dirty seq."""
-    rows = await pool.fetch(_TODO_SQL, website_id, first, end)
-    return [(r["day"], r["seq"]) for r in rows]
+async def days_to_seal(pool: asyncpg.Pool, website_id: str, first: date, end: date) -> list[date]:
+    """Days in [first, end) that are missing or dirty, newest first."""
+    return [r["day"] for r in await pool.fetch(_TODO_SQL, website_id, first, end)]
 
 
 async def prune(pool: asyncpg.Pool, website_id: str, first: date) -> None:
@@ -88,7 +93,7 @@ def _merged(
         if r["nums"]:
             a[0].update(r["nums"])
         assert not r["ids"], "every visitor of a sealed day has a number"
-        for i, col in enumerate(("pv", "ce", "visits", "bounces", "duration", "spv"), start=1):
+        for i, col in enumerate(SUMS, start=1):
             a[i] += r[col] or 0
     for a in [*acc.values(), *hours.values()]:
         a[0].run_optimize()  # a day's new visitors have consecutive numbers
@@ -96,8 +101,9 @@ def _merged(
         ("" if code == 0 else DAY_DIMENSIONS[code - 1], key, a[0].serialize(), *a[1:])
         for (code, key), a in acc.items()
     ]
-    starts = [lo + timedelta(hours=i) for i in range(int((hi - lo) / timedelta(hours=1)) + 1)]
-    starts = [t for t in starts if t < hi]
+    starts = [lo]
+    while starts[-1] + HOUR < hi:
+        starts.append(starts[-1] + HOUR)
     spans = zip(starts, [*starts[1:], hi], strict=True)
     return values, [(a, b, (h := hours[a])[0].serialize(), *h[1:]) for a, b in spans]
 

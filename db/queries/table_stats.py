@@ -21,7 +21,7 @@ FRACTION = 0.5
 
 #: Tables this module may analyse (identifiers are interpolated, so a fixed set).
 TABLES = frozenset({"events", "sessions", "funnel_attempts", "funnel_attempt_counts",
-                    "visitor_numbers", "stats_days", "stats_day_values"})  # fmt: skip
+                    "visitor_numbers", "stats_days", "stats_day_values", "stats_day_hours"})  # fmt: skip
 
 
 def _ours(table: str) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from db.errors import ConflictError, translated
+from db.queries.stats_days_store import HOLD_DAYS_SQL
 
 
 @dataclass(frozen=True)
@@ -84,10 +85,7 @@ async def update(
 async def delete(conn: asyncpg.Connection, website_id: str, actor: str) -> bool:
     """Delete a website and all its data in one transaction, audited."""
     async with translated(), conn.transaction():
-        # the day rollup's row of the website first, as a sealing transaction takes it
-        # (db/queries/stats_days_store.seal_day): one waits for the other, no deadlock
-        await conn.execute("SELECT 1 FROM stats_day_sites WHERE website_id = $1"
-                           " FOR NO KEY UPDATE", website_id)  # fmt: skip
+        await conn.execute(HOLD_DAYS_SQL, website_id)  # the day rollup's row first
         n_events = await conn.fetchval(
             "WITH d AS (DELETE FROM events WHERE website_id = $1 RETURNING 1)"
             " SELECT count(*) FROM d",
