@@ -10,7 +10,7 @@ into, go to the scan (``db/queries/stats.py``).
 
 The sealer stores, per website, the local days of its zone from its first event (at
 most ``retention_days`` back) up to the day that contains ``now - SETTLE``; writes into
-stored days mark them dirty (migration 014's triggers) and the next pass stores them
+stored days mark them dirty (migration 015's triggers) and the next pass stores them
 again. Until then a dirty day is read from its events.
 """
 
